@@ -1,0 +1,1 @@
+"""The JSON API: tracking endpoints (Segment-compatible) and the admin API."""

@@ -1,0 +1,109 @@
+"""Admin API: sources (with their write keys) and outbound webhook subscriptions."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from omnicx.api.deps import AdminDep, ServicesDep
+from omnicx.api.schemas.admin import (
+    DeliveriesPublic,
+    DeliveryPublic,
+    SourceCreate,
+    SourcePublic,
+    SourcesPublic,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookPublic,
+    WebhooksPublic,
+)
+from omnicx.events import Source, create_source
+from omnicx.kernel import NotFound
+from omnicx.webhooks import Subscription, create_subscription, delete_subscription
+
+router = APIRouter(prefix="/api", tags=["admin"])
+
+
+def _source(s: Source) -> SourcePublic:
+    return SourcePublic(
+        id=s.id, name=s.name, channel=s.channel, write_key=s.write_key, created_at=s.created_at
+    )
+
+
+def _webhook(s: Subscription) -> WebhookPublic:
+    return WebhookPublic(
+        id=s.id,
+        url=s.url,
+        topics=list(s.topics),
+        description=s.description,
+        created_at=s.created_at,
+    )
+
+
+@router.post("/sources", response_model=SourcePublic, status_code=201)
+def add_source(body: SourceCreate, services: ServicesDep, _: AdminDep) -> SourcePublic:
+    with services.uow() as uow:
+        source = create_source(services.events(uow), body.name, body.channel, uow.clock.now())
+        uow.commit()
+    return _source(source)
+
+
+@router.get("/sources", response_model=SourcesPublic)
+def list_sources(services: ServicesDep, _: AdminDep) -> SourcesPublic:
+    with services.uow(write=False) as uow:
+        return SourcesPublic(items=[_source(s) for s in services.events(uow).list_sources()])
+
+
+@router.post("/webhooks", response_model=WebhookCreated, status_code=201)
+def add_webhook(body: WebhookCreate, services: ServicesDep, _: AdminDep) -> WebhookCreated:
+    with services.uow() as uow:
+        subscription = create_subscription(
+            services.webhooks(uow), body.url, body.topics, body.description, uow.clock.now()
+        )
+        uow.commit()
+    services.forget_subscriptions()
+    return WebhookCreated(**_webhook(subscription).model_dump(), secret=subscription.secret)
+
+
+@router.get("/webhooks", response_model=WebhooksPublic)
+def list_webhooks(services: ServicesDep, _: AdminDep) -> WebhooksPublic:
+    with services.uow(write=False) as uow:
+        return WebhooksPublic(items=[_webhook(s) for s in services.webhooks(uow).active()])
+
+
+@router.delete("/webhooks/{webhook_id}", status_code=204)
+def remove_webhook(webhook_id: str, services: ServicesDep, _: AdminDep) -> Response:
+    with services.uow() as uow:
+        delete_subscription(services.webhooks(uow), webhook_id)
+        uow.commit()
+    services.forget_subscriptions()
+    return Response(status_code=204)
+
+
+@router.get("/webhooks/{webhook_id}/deliveries", response_model=DeliveriesPublic)
+def list_deliveries(
+    webhook_id: str,
+    services: ServicesDep,
+    _: AdminDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> DeliveriesPublic:
+    with services.uow(write=False) as uow:
+        repo = services.webhooks(uow)
+        if repo.get(webhook_id) is None:
+            raise NotFound("webhook_not_found", f"no webhook {webhook_id}", "webhook_id")
+        deliveries = repo.deliveries(webhook_id, limit)
+    return DeliveriesPublic(
+        items=[
+            DeliveryPublic(
+                id=d.id,
+                topic=d.topic,
+                status=d.status,
+                attempts=d.attempts,
+                last_error=d.last_error,
+                created_at=d.created_at,
+                next_attempt_at=d.available_at,
+                done_at=d.done_at,
+                payload=d.payload,
+            )
+            for d in deliveries
+        ]
+    )

@@ -1,0 +1,59 @@
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class SourceCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    channel: str = Field(min_length=1, max_length=40, examples=["web", "store", "call_center"])
+
+
+class SourcePublic(BaseModel):
+    id: str
+    name: str
+    channel: str
+    write_key: str
+    created_at: datetime
+
+
+class SourcesPublic(BaseModel):
+    items: list[SourcePublic]
+
+
+class WebhookCreate(BaseModel):
+    url: str = Field(min_length=1, max_length=2000)
+    topics: list[str] = Field(min_length=1)
+    description: str = Field(default="", max_length=500)
+
+
+class WebhookPublic(BaseModel):
+    id: str
+    url: str
+    topics: list[str]
+    description: str
+    created_at: datetime
+
+
+class WebhookCreated(WebhookPublic):
+    secret: str = Field(description="Signs every delivery; shown only now.")
+
+
+class WebhooksPublic(BaseModel):
+    items: list[WebhookPublic]
+
+
+class DeliveryPublic(BaseModel):
+    id: int
+    topic: str
+    status: str
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    next_attempt_at: datetime
+    done_at: datetime | None
+    payload: dict[str, Any]
+
+
+class DeliveriesPublic(BaseModel):
+    items: list[DeliveryPublic]

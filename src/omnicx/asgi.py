@@ -1,0 +1,49 @@
+"""`create_app(settings)`: the only module a server imports (`omnicx.asgi:create_app`)."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from omnicx import __version__
+from omnicx.api import errors
+from omnicx.api.routes import admin, customers, tracking
+from omnicx.bootstrap import Services, build
+from omnicx.config import Settings, load_settings
+from omnicx.workers import Worker
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    return app_for(build(settings), run_worker=settings.run_worker)
+
+
+def app_for(services: Services, *, run_worker: bool) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        worker = Worker(services) if run_worker else None
+        if worker is not None:
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+
+    app = FastAPI(
+        title="omnicx",
+        version=__version__,
+        lifespan=lifespan,
+        description="One customer, every channel, no lost context.",
+    )
+    app.state.services = services
+    errors.install(app)
+    app.include_router(tracking.router)
+    app.include_router(customers.router)
+    app.include_router(admin.router)
+
+    @app.get("/health", tags=["ops"])
+    def health() -> dict[str, object]:
+        return {"status": "ok", "pending_events": services.queue.pending()}
+
+    return app

@@ -1,0 +1,254 @@
+"""The composition root: `build(settings)` wires storage, the bus, domains and adapters.
+
+Nothing here runs at import time; edges (API, worker, command line) call `build` once.
+"""
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc
+
+from omnicx.access.store import SqlApiKeyRepository
+from omnicx.config import Settings
+from omnicx.db import Engines, UnitOfWork, UnitOfWorkFactory, create_engines, outbox
+from omnicx.events.model import Source
+from omnicx.events.parse import IdentityConfig, IngestLimits
+from omnicx.events.services import resolve_batches
+from omnicx.events.store import SqlEventRepository, SqlIngestQueue
+from omnicx.kernel import Clock, Event, MessageBus, SystemClock
+from omnicx.profiles import (
+    IdentityRules,
+    ProfileCreated,
+    ProfilesMerged,
+    ProfileUnmerged,
+    ProfileWriter,
+    TraitsChanged,
+)
+from omnicx.profiles.store import SqlProfileRepository
+from omnicx.webhooks import Subscription, deliver, fan_out
+from omnicx.webhooks.http import HttpxWebhookSender
+from omnicx.webhooks.ports import WebhookSender
+from omnicx.webhooks.services import DeliveryFailed
+from omnicx.webhooks.store import DELIVER, SqlSubscriptionRepository
+
+log = logging.getLogger("omnicx")
+
+PRIORITY = ("user_id", "email", "phone", "loyalty_id")
+
+
+def identity_rules(settings: Settings) -> IdentityRules:
+    custom = tuple(k for k in settings.all_identifier_kinds if k not in (*PRIORITY, "anonymous_id"))
+    return IdentityRules(
+        kinds=(*PRIORITY, *custom, "anonymous_id"),
+        region=settings.default_region,
+        limits=dict(settings.identity_limits),
+        blocked={
+            kind: frozenset(v.strip().lower() for v in values)
+            for kind, values in settings.blocked_identifiers.items()
+        },
+    )
+
+
+@dataclass
+class Services:
+    settings: Settings
+    clock: Clock
+    bus: MessageBus
+    engines: Engines
+    uow: UnitOfWorkFactory
+    queue: SqlIngestQueue
+    rules: IdentityRules
+    limits: IngestLimits
+    identity: IdentityConfig
+    sender: WebhookSender
+    wakeup: threading.Event = field(default_factory=threading.Event)
+    _sources: dict[str, tuple[float, Source | None]] = field(default_factory=dict)
+    _subscriptions: tuple[float, list[Subscription]] = (0.0, [])
+
+    # -- repositories bound to a unit of work ----------------------------------------------
+
+    def profiles(self, uow: UnitOfWork) -> SqlProfileRepository:
+        return SqlProfileRepository(uow.conn)
+
+    def events(self, uow: UnitOfWork) -> SqlEventRepository:
+        return SqlEventRepository(uow.conn)
+
+    def api_keys(self, uow: UnitOfWork) -> SqlApiKeyRepository:
+        return SqlApiKeyRepository(uow.conn)
+
+    def webhooks(self, uow: UnitOfWork) -> SqlSubscriptionRepository:
+        return SqlSubscriptionRepository(uow.conn, uow.clock.now())
+
+    # -- caches ----------------------------------------------------------------------------
+
+    def source_for_key(self, write_key: str) -> Source | None:
+        """Sources by write key, cached for a few seconds (a miss is looked up again soon)."""
+        now = time.monotonic()
+        hit = self._sources.get(write_key)
+        if hit is not None and now - hit[0] < (30.0 if hit[1] else 2.0):
+            return hit[1]
+        with self.uow(write=False) as uow:
+            source = self.events(uow).source_by_key(write_key)
+        if len(self._sources) > 10_000:
+            self._sources.clear()
+        self._sources[write_key] = (now, source)
+        return source
+
+    def subscriptions(self, uow: UnitOfWork) -> list[Subscription]:
+        stamp, cached = self._subscriptions
+        if time.monotonic() - stamp > 2.0:
+            cached = self.webhooks(uow).active()
+            self._subscriptions = (time.monotonic(), cached)
+        return cached
+
+    def forget_subscriptions(self) -> None:
+        self._subscriptions = (0.0, [])
+
+    # -- background work -------------------------------------------------------------------
+
+    def wake(self) -> None:
+        self.wakeup.set()
+
+    def process_ingest(self, max_events: int | None = None) -> int:
+        """Resolve one claim of acknowledged batches; returns how many events it stored."""
+        limit = max_events or self.settings.ingest_chunk_events
+        with self.queue.claim(limit) as claim:
+            if not claim.batches:
+                return 0
+            for attempt in range(1, 6):
+                try:
+                    with self.uow() as uow:
+                        writer = ProfileWriter(
+                            self.profiles(uow), self.rules, uow.clock.now(), uow.raise_event
+                        )
+                        stored = resolve_batches(
+                            claim.batches, events=self.events(uow), writer=writer
+                        )
+                        uow.commit()
+                    break
+                except (exc.IntegrityError, exc.OperationalError) as error:
+                    # Another worker created the same identifier first (PostgreSQL), or a
+                    # deadlock: the chunk is recomputed from fresh facts.
+                    if attempt == 5:
+                        raise
+                    log.info("ingest chunk retried after %s", type(error).__name__)
+                    time.sleep(0.01 * attempt)
+            claim.ack()
+        return stored
+
+    def process_outbox(self, limit: int = 50) -> int:
+        """Deliver due outbox rows; failures come back later with exponential backoff."""
+        lease = timedelta(seconds=self.settings.webhook_timeout_seconds * 3)
+        with self.uow() as uow:
+            now = uow.clock.now()
+            query = (
+                sa.select(
+                    outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.payload, outbox.c.attempts
+                )
+                .where(outbox.c.status == "pending", outbox.c.available_at <= now)
+                .order_by(outbox.c.available_at, outbox.c.id)
+                .limit(limit)
+            )
+            if uow.dialect == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            due = list(uow.conn.execute(query))
+            if not due:
+                return 0
+            uow.conn.execute(
+                outbox.update()
+                .where(outbox.c.id.in_([r.id for r in due]))
+                .values(available_at=now + lease)
+            )
+            uow.commit()
+        for row in due:
+            error = self._handle(row.topic, row.key, row.payload)
+            self._settle(row.id, row.attempts + 1, error)
+        return len(due)
+
+    def _handle(self, topic: str, key: str, payload: dict[str, Any]) -> str | None:
+        handler = self.outbox_handlers().get(topic)
+        if handler is None:
+            return f"no handler for topic {topic}"
+        try:
+            handler(key, payload)
+        except DeliveryFailed as error:
+            return str(error)
+        except Exception as error:  # a broken handler must not stop the worker
+            log.exception("outbox handler %s failed", topic)
+            return f"{type(error).__name__}: {error}"
+        return None
+
+    def _settle(self, row_id: int, attempts: int, error: str | None) -> None:
+        with self.uow() as uow:
+            now = uow.clock.now()
+            if error is None:
+                values: dict[str, Any] = {
+                    "status": "done",
+                    "done_at": now,
+                    "attempts": attempts,
+                    "last_error": None,
+                }
+            elif attempts >= self.settings.webhook_max_attempts:
+                values = {"status": "dead", "attempts": attempts, "last_error": error[:2000]}
+            else:
+                delay = self.settings.webhook_backoff_seconds * 2 ** (attempts - 1)
+                values = {
+                    "attempts": attempts,
+                    "last_error": error[:2000],
+                    "available_at": now + timedelta(seconds=min(delay, 3600)),
+                }
+            uow.conn.execute(outbox.update().where(outbox.c.id == row_id).values(**values))
+            uow.commit()
+
+    def outbox_handlers(self) -> dict[str, Callable[[str, dict[str, Any]], None]]:
+        return {DELIVER: self._deliver_webhook}
+
+    def _deliver_webhook(self, subscription_id: str, payload: dict[str, Any]) -> None:
+        with self.uow(write=False) as uow:
+            subscription = self.webhooks(uow).get(subscription_id)
+        if subscription is None:
+            raise DeliveryFailed(f"webhook {subscription_id} was deleted")
+        deliver(self.sender, subscription, payload, self.clock.now())
+
+    def close(self) -> None:
+        self.engines.dispose()
+
+
+def build(
+    settings: Settings, *, clock: Clock | None = None, sender: WebhookSender | None = None
+) -> Services:
+    clock = clock or SystemClock()
+    bus = MessageBus()
+    engines = create_engines(
+        settings.resolved_database_url, synchronous=settings.sqlite_synchronous
+    )
+    services = Services(
+        settings=settings,
+        clock=clock,
+        bus=bus,
+        engines=engines,
+        uow=UnitOfWorkFactory(engines.main, bus, clock),
+        queue=SqlIngestQueue(engines.queue),
+        rules=identity_rules(settings),
+        limits=IngestLimits(settings.max_event_bytes, settings.max_body_bytes),
+        identity=IdentityConfig(
+            kinds=settings.all_identifier_kinds, region=settings.default_region
+        ),
+        sender=sender or HttpxWebhookSender(settings.webhook_timeout_seconds),
+    )
+    services.uow.after_commit = services.wake
+
+    def to_webhooks(event: Event, uow: UnitOfWork) -> None:
+        subscriptions = services.subscriptions(uow)
+        if subscriptions:
+            fan_out(event, subscriptions, services.webhooks(uow), uow.clock.now())
+
+    for event_type in (ProfileCreated, ProfilesMerged, ProfileUnmerged, TraitsChanged):
+        bus.subscribe(event_type, to_webhooks)
+    return services

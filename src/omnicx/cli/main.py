@@ -1,0 +1,155 @@
+"""`omnicx --help` lists every command. Commands that create something print one JSON object."""
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from omnicx.access import create_api_key
+from omnicx.asgi import app_for
+from omnicx.bootstrap import Services, build
+from omnicx.config import load_settings
+from omnicx.db.migrate import upgrade
+from omnicx.events import CHANNELS, create_source
+from omnicx.kernel import DomainError
+from omnicx.workers import Worker
+
+app = typer.Typer(
+    help="omnicx: one customer, every channel, no lost context.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+sources_app = typer.Typer(help="Sources of events, each with a write key.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys for the admin API.", no_args_is_help=True)
+import_app = typer.Typer(help="Import data from files.", no_args_is_help=True)
+app.add_typer(sources_app, name="sources")
+app.add_typer(keys_app, name="keys")
+app.add_typer(import_app, name="import")
+
+
+def services() -> Services:
+    return build(load_settings())
+
+
+def fail(error: DomainError) -> None:
+    typer.echo(
+        json.dumps({"error": {"code": error.code, "message": error.message, "field": error.field}}),
+        err=True,
+    )
+    raise typer.Exit(2)
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema."""
+    built = services()
+    try:
+        upgrade(built.engines)
+    finally:
+        built.close()
+    typer.echo(f"database ready: {built.engines.main.url.render_as_string(hide_password=True)}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
+    worker: Annotated[bool, typer.Option(help="Run the in-process worker")] = True,
+) -> None:
+    """Serve the API with the in-process worker (the embedded mode)."""
+    settings = load_settings()
+    built = build(settings)
+    upgrade(built.engines)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    uvicorn.run(
+        app_for(built, run_worker=worker),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+@app.command("worker")
+def run_worker() -> None:
+    """Run only the worker (scale-out mode: many of these beside stateless `serve --no-worker`)."""
+    built = services()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    worker = Worker(built)
+    try:
+        worker.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        built.close()
+
+
+@sources_app.command("create")
+def sources_create(
+    name: Annotated[str, typer.Option(help="A name people recognise, e.g. 'Web shop'")],
+    channel: Annotated[str, typer.Option(help=f"Default channel: {', '.join(CHANNELS)}…")],
+) -> None:
+    """Create a source; prints {"id", "name", "channel", "write_key"}."""
+    built = services()
+    try:
+        with built.uow() as uow:
+            source = create_source(built.events(uow), name, channel, uow.clock.now())
+            uow.commit()
+    except DomainError as error:
+        fail(error)
+    finally:
+        built.close()
+    typer.echo(
+        json.dumps(
+            {
+                "id": source.id,
+                "name": source.name,
+                "channel": source.channel,
+                "write_key": source.write_key,
+            }
+        )
+    )
+
+
+@sources_app.command("list")
+def sources_list() -> None:
+    """List sources as JSON lines."""
+    built = services()
+    try:
+        with built.uow(write=False) as uow:
+            for s in built.events(uow).list_sources():
+                typer.echo(
+                    json.dumps(
+                        {"id": s.id, "name": s.name, "channel": s.channel, "write_key": s.write_key}
+                    )
+                )
+    finally:
+        built.close()
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="Who or what uses the key")],
+    role: Annotated[str, typer.Option(help="admin or read_only")] = "admin",
+) -> None:
+    """Create an API key; prints {"id", "name", "role", "key"}. The key is shown only now."""
+    built = services()
+    try:
+        with built.uow() as uow:
+            key, secret = create_api_key(built.api_keys(uow), name, role, uow.clock.now())
+            uow.commit()
+    except DomainError as error:
+        fail(error)
+    finally:
+        built.close()
+    typer.echo(json.dumps({"id": key.id, "name": key.name, "role": key.role, "key": secret}))
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["Path", "app", "main"]

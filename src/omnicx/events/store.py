@@ -1,0 +1,314 @@
+"""SQL storage of sources, events and the ingestion queue."""
+
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from omnicx.db import JsonValue, UtcDateTime, metadata
+from omnicx.db.metadata import queue_metadata
+from omnicx.events.model import Source, TimelineItem
+from omnicx.kernel.moments import from_micros
+
+ID = sa.String(36)
+BIGID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+sources = sa.Table(
+    "sources",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("write_key", sa.String(64), nullable=False, unique=True),
+    sa.Column("channel", sa.String(40), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", BIGID, sa.Sequence("events_id_seq"), primary_key=True, autoincrement=False),
+    sa.Column("source_id", ID, nullable=False),
+    sa.Column("message_id", sa.String(100), nullable=False),
+    sa.Column("profile_id", ID, nullable=True),
+    sa.Column("type", sa.String(10), nullable=False),
+    sa.Column("event", sa.String(200), nullable=True),
+    sa.Column("name", sa.String(200), nullable=True),
+    sa.Column("channel", sa.String(40), nullable=False),
+    sa.Column("ts", sa.BigInteger(), nullable=False),
+    sa.Column("received_at", sa.BigInteger(), nullable=False),
+    sa.Column("user_id", sa.String(320), nullable=True),
+    sa.Column("anonymous_id", sa.String(320), nullable=True),
+    sa.Column("properties", JsonValue, nullable=False),
+    sa.Column("context", JsonValue, nullable=False),
+    sa.Column("traits", JsonValue, nullable=True),
+    sa.UniqueConstraint("source_id", "message_id"),
+    sa.Index("ix_events_profile_ts", "profile_id", "ts"),
+)
+
+ingest_queue = sa.Table(
+    "ingest_queue",
+    queue_metadata,
+    sa.Column("id", BIGID, primary_key=True, autoincrement=True),
+    sa.Column("source_id", ID, nullable=False),
+    sa.Column("count", sa.Integer(), nullable=False),
+    sa.Column("payload", sa.LargeBinary(), nullable=False),
+    sa.Column("received_at", sa.BigInteger(), nullable=False),
+)
+
+_CHUNK = 400
+
+
+class SqlEventRepository:
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+
+    # -- sources -------------------------------------------------------------------------
+
+    def add_source(self, source: Source) -> None:
+        self.conn.execute(
+            sources.insert().values(
+                id=source.id,
+                name=source.name,
+                write_key=source.write_key,
+                channel=source.channel,
+                created_at=source.created_at,
+                updated_at=source.created_at,
+            )
+        )
+
+    def source_by_key(self, write_key: str) -> Source | None:
+        row = self.conn.execute(sa.select(sources).where(sources.c.write_key == write_key)).first()
+        return _source(row) if row else None
+
+    def source_by_name(self, name: str) -> Source | None:
+        row = self.conn.execute(sa.select(sources).where(sources.c.name == name)).first()
+        return _source(row) if row else None
+
+    def list_sources(self) -> list[Source]:
+        return [_source(r) for r in self.conn.execute(sa.select(sources).order_by(sources.c.name))]
+
+    # -- writing events ------------------------------------------------------------------
+
+    def existing_message_ids(self, keys: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
+        by_source: dict[str, list[str]] = {}
+        for source_id, message_id in keys:
+            by_source.setdefault(source_id, []).append(message_id)
+        found: set[tuple[str, str]] = set()
+        for source_id, ids in by_source.items():
+            for start in range(0, len(ids), _CHUNK):
+                rows = self.conn.execute(
+                    sa.select(events.c.message_id).where(
+                        events.c.source_id == source_id,
+                        events.c.message_id.in_(ids[start : start + _CHUNK]),
+                    )
+                )
+                found.update((source_id, m) for (m,) in rows)
+        return found
+
+    def allocate_ids(self, count: int) -> list[int]:
+        if count <= 0:
+            return []
+        if self.conn.dialect.name == "postgresql":
+            rows = self.conn.execute(
+                sa.text("SELECT nextval('events_id_seq') FROM generate_series(1, :n)"), {"n": count}
+            )
+            return [r[0] for r in rows]
+        # SQLite: the write lock is held (BEGIN IMMEDIATE), so max+1 is ours alone.
+        top = self.conn.execute(sa.select(sa.func.max(events.c.id))).scalar() or 0
+        return list(range(top + 1, top + 1 + count))
+
+    def insert_events(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            self.conn.execute(events.insert(), list(rows))
+
+    # -- reading -------------------------------------------------------------------------
+
+    def timeline(
+        self,
+        member_ids: Collection[str],
+        *,
+        after: tuple[int, int] | None,
+        limit: int,
+        newest_first: bool = True,
+        channels: Collection[str] = (),
+        types: Collection[str] = (),
+    ) -> list[TimelineItem]:
+        """Events in time order; `after` is the (ts, id) of the previous page's last item."""
+        query = sa.select(events).where(events.c.profile_id.in_(list(member_ids)))
+        if channels:
+            query = query.where(events.c.channel.in_(list(channels)))
+        if types:
+            query = query.where(events.c.type.in_(list(types)))
+        if after is not None:
+            ts, event_id = after
+            if newest_first:
+                query = query.where(
+                    sa.or_(events.c.ts < ts, sa.and_(events.c.ts == ts, events.c.id < event_id))
+                )
+            else:
+                query = query.where(
+                    sa.or_(events.c.ts > ts, sa.and_(events.c.ts == ts, events.c.id > event_id))
+                )
+        order = (
+            (events.c.ts.desc(), events.c.id.desc())
+            if newest_first
+            else (events.c.ts.asc(), events.c.id.asc())
+        )
+        rows = self.conn.execute(query.order_by(*order).limit(limit))
+        return [_item(r) for r in rows]
+
+    def channel_summary(self, member_ids: Collection[str]) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            sa.select(
+                events.c.channel,
+                sa.func.count(),
+                sa.func.min(events.c.ts),
+                sa.func.max(events.c.ts),
+            )
+            .where(events.c.profile_id.in_(list(member_ids)))
+            .group_by(events.c.channel)
+        )
+        summary = []
+        for channel, count, first, last in rows:
+            latest = self.conn.execute(
+                sa.select(events)
+                .where(
+                    events.c.profile_id.in_(list(member_ids)),
+                    events.c.channel == channel,
+                    events.c.ts == last,
+                )
+                .order_by(events.c.id.desc())
+                .limit(1)
+            ).first()
+            summary.append(
+                {
+                    "channel": channel,
+                    "events": count,
+                    "first_seen": from_micros(first),
+                    "last_seen": from_micros(last),
+                    "last_interaction": _item(latest) if latest else None,
+                }
+            )
+        summary.sort(key=lambda s: s["last_seen"], reverse=True)
+        return summary
+
+    def count_for(self, member_ids: Collection[str]) -> int:
+        return int(
+            self.conn.execute(
+                sa.select(sa.func.count())
+                .select_from(events)
+                .where(events.c.profile_id.in_(list(member_ids)))
+            ).scalar_one()
+        )
+
+
+class SqlIngestQueue:
+    """Acknowledged, validated batches waiting for identity resolution."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def push(self, source_id: str, items: list[dict[str, Any]], received_at: int) -> None:
+        payload = orjson.dumps(items)
+        with self.engine.connect() as conn:
+            conn.execute(
+                ingest_queue.insert().values(
+                    source_id=source_id, count=len(items), payload=payload, received_at=received_at
+                )
+            )
+            conn.commit()
+
+    @contextmanager
+    def claim(self, max_events: int) -> Iterator["QueueClaim"]:
+        """The oldest batches, up to about `max_events` events (always at least one batch).
+
+        On PostgreSQL the rows stay locked (SKIP LOCKED) until the claim ends, so several
+        workers share the queue; on SQLite one short read is enough, the writer being single.
+        """
+        conn = self.engine.connect()
+        try:
+            if conn.dialect.name == "sqlite":
+                conn = conn.execution_options(sqlite_begin="DEFERRED")
+            conn.begin()
+            query = (
+                sa.select(
+                    ingest_queue.c.id,
+                    ingest_queue.c.source_id,
+                    ingest_queue.c.count,
+                    ingest_queue.c.payload,
+                )
+                .order_by(ingest_queue.c.id)
+                .limit(500)
+            )
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            claim = QueueClaim(conn)
+            total = 0
+            for row_id, source_id, count, payload in conn.execute(query):
+                if claim.batches and total + count > max_events:
+                    break
+                claim.batches.append((row_id, source_id, orjson.loads(payload)))
+                total += count
+            if conn.dialect.name == "sqlite":
+                conn.rollback()
+            yield claim
+        finally:
+            conn.close()
+
+    def pending(self) -> int:
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    sa.select(sa.func.coalesce(sa.func.sum(ingest_queue.c.count), 0))
+                ).scalar_one()
+            )
+
+
+class QueueClaim:
+    def __init__(self, conn: sa.Connection) -> None:
+        self._conn = conn
+        self.batches: list[tuple[int, str, list[dict[str, Any]]]] = []
+
+    def ack(self) -> None:
+        """Remove the claimed batches: call only once their events are committed."""
+        ids = [row_id for row_id, _, _ in self.batches]
+        conn = self._conn
+        if conn.dialect.name == "sqlite":
+            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+            conn.begin()
+        for start in range(0, len(ids), _CHUNK):
+            conn.execute(
+                ingest_queue.delete().where(ingest_queue.c.id.in_(ids[start : start + _CHUNK]))
+            )
+        conn.commit()
+
+
+def _source(row: sa.Row[Any]) -> Source:
+    return Source(
+        id=row.id,
+        name=row.name,
+        write_key=row.write_key,
+        channel=row.channel,
+        created_at=row.created_at,
+    )
+
+
+def _item(row: sa.Row[Any]) -> TimelineItem:
+    return TimelineItem(
+        id=row.id,
+        type=row.type,
+        event=row.event,
+        name=row.name,
+        channel=row.channel,
+        timestamp=from_micros(row.ts),
+        received_at=from_micros(row.received_at),
+        message_id=row.message_id,
+        source_id=row.source_id,
+        profile_id=row.profile_id,
+        properties=row.properties,
+        context=row.context,
+        traits=row.traits,
+    )

@@ -1,0 +1,24 @@
+"""The shared kernel: ids, clocks, messages, the message bus and the error hierarchy.
+
+Standard library only; every other package may import it.
+"""
+
+from omnicx.kernel.bus import MessageBus
+from omnicx.kernel.clock import Clock, FixedClock, SystemClock
+from omnicx.kernel.errors import Conflict, DomainError, Invalid, NotFound
+from omnicx.kernel.ids import new_id
+from omnicx.kernel.messages import Command, Event
+
+__all__ = [
+    "Clock",
+    "Command",
+    "Conflict",
+    "DomainError",
+    "Event",
+    "FixedClock",
+    "Invalid",
+    "MessageBus",
+    "NotFound",
+    "SystemClock",
+    "new_id",
+]

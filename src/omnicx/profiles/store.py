@@ -1,0 +1,451 @@
+"""SQL storage of profiles, the identity graph and traits (SQLAlchemy Core)."""
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from omnicx.db import JsonValue, UtcDateTime, metadata
+from omnicx.profiles.model import Conflict, Identifier, Merge, Profile, TraitValue
+
+ID = sa.String(36)
+
+profiles = sa.Table(
+    "profiles",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("canonical_id", ID, nullable=False, index=True),
+    sa.Column("merged_into", ID, nullable=True),
+    sa.Column("display_name", sa.String(200), nullable=True),
+    sa.Column("email", sa.String(320), nullable=True),
+    sa.Column("phone", sa.String(32), nullable=True),
+    sa.Column("search_text", sa.String(700), nullable=True),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+identifiers = sa.Table(
+    "identifiers",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("value", sa.String(320), nullable=False),
+    sa.Column("profile_id", ID, nullable=False, index=True),
+    sa.Column("origin_profile_id", ID, nullable=False, index=True),
+    sa.Column("source_id", ID, nullable=True),
+    sa.Column("channel", sa.String(40), nullable=True),
+    sa.Column("event_id", sa.BigInteger(), nullable=True),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.UniqueConstraint("value", "kind"),
+)
+
+traits = sa.Table(
+    "traits",
+    metadata,
+    sa.Column("profile_id", ID, primary_key=True),
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("value", JsonValue, nullable=True),
+    sa.Column("ts", sa.BigInteger(), nullable=False),
+    sa.Column("channel", sa.String(40), nullable=False),
+    sa.Column("source_id", ID, nullable=True),
+    sa.Column("event_id", sa.BigInteger(), nullable=True),
+)
+
+trait_history = sa.Table(
+    "trait_history",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("profile_id", ID, nullable=False, index=True),
+    sa.Column("key", sa.String(200), nullable=False),
+    sa.Column("value", JsonValue, nullable=True),
+    sa.Column("ts", sa.BigInteger(), nullable=False),
+    sa.Column("channel", sa.String(40), nullable=False),
+    sa.Column("source_id", ID, nullable=True),
+    sa.Column("event_id", sa.BigInteger(), nullable=True),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+)
+
+merges = sa.Table(
+    "merges",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("survivor_id", ID, nullable=False, index=True),
+    sa.Column("loser_id", ID, nullable=False, index=True),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("value", sa.String(320), nullable=False),
+    sa.Column("event_id", sa.BigInteger(), nullable=True),
+    sa.Column("reason", sa.String(500), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("undone_at", UtcDateTime(), nullable=True),
+    sa.Column("undone_by", sa.String(200), nullable=True),
+)
+
+identity_conflicts = sa.Table(
+    "identity_conflicts",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("profile_id", ID, nullable=False, index=True),
+    sa.Column("other_profile_id", ID, nullable=True, index=True),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("value", sa.String(320), nullable=False),
+    sa.Column("rule", sa.String(80), nullable=False),
+    sa.Column("detail", sa.String(500), nullable=False),
+    sa.Column("event_id", sa.BigInteger(), nullable=True),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+)
+
+profile_separations = sa.Table(
+    "profile_separations",
+    metadata,
+    sa.Column("profile_a", ID, primary_key=True),
+    sa.Column("profile_b", ID, primary_key=True),
+    sa.Column("merge_id", ID, nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+)
+
+_CHUNK = 500
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _profile(row: sa.Row[Any]) -> Profile:
+    return Profile(
+        id=row.id,
+        canonical_id=row.canonical_id,
+        merged_into=row.merged_into,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        display_name=row.display_name,
+        email=row.email,
+        phone=row.phone,
+    )
+
+
+def _merge(row: sa.Row[Any]) -> Merge:
+    return Merge(
+        id=row.id,
+        survivor_id=row.survivor_id,
+        loser_id=row.loser_id,
+        kind=row.kind,
+        value=row.value,
+        event_id=row.event_id,
+        reason=row.reason,
+        created_at=row.created_at,
+        undone_at=row.undone_at,
+    )
+
+
+class SqlProfileRepository:
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+
+    # -- identity facts ------------------------------------------------------------------
+
+    def owners(self, wanted: Collection[Identifier]) -> dict[Identifier, str]:
+        found: dict[Identifier, str] = {}
+        values = sorted({i.value for i in wanted})
+        for part in _chunks(values):
+            rows = self.conn.execute(
+                sa.select(identifiers.c.kind, identifiers.c.value, identifiers.c.profile_id).where(
+                    identifiers.c.value.in_(part)
+                )
+            )
+            for kind, value, profile_id in rows:
+                key = Identifier(kind, value)
+                if key in wanted:
+                    found[key] = profile_id
+        return found
+
+    def limited_values(
+        self, profile_ids: Collection[str], kinds: Collection[str]
+    ) -> dict[str, dict[str, set[str]]]:
+        result: dict[str, dict[str, set[str]]] = {}
+        if not kinds:
+            return result
+        for part in _chunks(sorted(profile_ids)):
+            rows = self.conn.execute(
+                sa.select(identifiers.c.profile_id, identifiers.c.kind, identifiers.c.value).where(
+                    identifiers.c.profile_id.in_(part), identifiers.c.kind.in_(list(kinds))
+                )
+            )
+            for profile_id, kind, value in rows:
+                result.setdefault(profile_id, {}).setdefault(kind, set()).add(value)
+        return result
+
+    def separations(self, profile_ids: Collection[str]) -> set[frozenset[str]]:
+        a = profiles.alias("a")
+        b = profiles.alias("b")
+        s = profile_separations
+        result: set[frozenset[str]] = set()
+        for part in _chunks(sorted(profile_ids)):
+            rows = self.conn.execute(
+                sa.select(a.c.canonical_id, b.c.canonical_id)
+                .select_from(s.join(a, a.c.id == s.c.profile_a).join(b, b.c.id == s.c.profile_b))
+                .where(sa.or_(a.c.canonical_id.in_(part), b.c.canonical_id.in_(part)))
+            )
+            result.update(frozenset((x, y)) for x, y in rows if x != y)
+        return result
+
+    def current_traits(self, profile_ids: Collection[str]) -> dict[str, dict[str, TraitValue]]:
+        result: dict[str, dict[str, TraitValue]] = {}
+        for part in _chunks(sorted(profile_ids)):
+            rows = self.conn.execute(sa.select(traits).where(traits.c.profile_id.in_(part)))
+            for row in rows:
+                result.setdefault(row.profile_id, {})[row.key] = TraitValue(
+                    row.value, row.ts, row.channel, row.source_id, row.event_id
+                )
+        return result
+
+    # -- writes --------------------------------------------------------------------------
+
+    def insert_profiles(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            self.conn.execute(profiles.insert(), list(rows))
+
+    def insert_identifiers(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            self.conn.execute(identifiers.insert(), list(rows))
+
+    def upsert_traits(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if not rows:
+            return
+        insert = postgresql.insert if self.conn.dialect.name == "postgresql" else sqlite.insert
+        stmt = insert(traits)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[traits.c.profile_id, traits.c.key],
+            set_={c: stmt.excluded[c] for c in ("value", "ts", "channel", "source_id", "event_id")},
+        )
+        self.conn.execute(stmt, list(rows))
+
+    def insert_trait_history(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            self.conn.execute(trait_history.insert(), list(rows))
+
+    def insert_conflicts(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            self.conn.execute(identity_conflicts.insert(), list(rows))
+
+    def update_display(self, rows: Sequence[Mapping[str, Any]], *, replace: bool = False) -> None:
+        """Set the denormalised name, email and phone; without `replace`, None keeps the old."""
+        if not rows:
+            return
+
+        def value(param: str, column: sa.Column[Any]) -> sa.ColumnElement[Any]:
+            bound = sa.bindparam(param, type_=column.type)
+            return bound if replace else sa.func.coalesce(bound, column)
+
+        stmt = (
+            profiles.update()
+            .where(profiles.c.id == sa.bindparam("pid"))
+            .values(
+                display_name=value("dn", profiles.c.display_name),
+                email=value("em", profiles.c.email),
+                phone=value("ph", profiles.c.phone),
+                updated_at=sa.bindparam("at"),
+            )
+        )
+        self.conn.execute(
+            stmt,
+            [
+                {
+                    "pid": r["id"],
+                    "dn": r["display_name"],
+                    "em": r["email"],
+                    "ph": r["phone"],
+                    "at": r["updated_at"],
+                }
+                for r in rows
+            ],
+        )
+        self.conn.execute(
+            profiles.update()
+            .where(profiles.c.id == sa.bindparam("pid"))
+            .values(
+                search_text=sa.func.lower(
+                    sa.func.coalesce(profiles.c.display_name, "")
+                    + " "
+                    + sa.func.coalesce(profiles.c.email, "")
+                    + " "
+                    + sa.func.coalesce(profiles.c.phone, "")
+                )
+            ),
+            [{"pid": r["id"]} for r in rows],
+        )
+
+    def merge(self, merge_row: Mapping[str, Any]) -> None:
+        survivor, loser = merge_row["survivor_id"], merge_row["loser_id"]
+        c = self.conn
+        c.execute(
+            profiles.update().where(profiles.c.canonical_id == loser).values(canonical_id=survivor)
+        )
+        c.execute(profiles.update().where(profiles.c.id == loser).values(merged_into=survivor))
+        c.execute(
+            identifiers.update()
+            .where(identifiers.c.profile_id == loser)
+            .values(profile_id=survivor)
+        )
+        c.execute(traits.delete().where(traits.c.profile_id == loser))
+        c.execute(merges.insert().values(**merge_row))
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def get(self, profile_id: str) -> Profile | None:
+        row = self.conn.execute(sa.select(profiles).where(profiles.c.id == profile_id)).first()
+        return _profile(row) if row else None
+
+    def get_merge(self, merge_id: str) -> Merge | None:
+        row = self.conn.execute(sa.select(merges).where(merges.c.id == merge_id)).first()
+        return _merge(row) if row else None
+
+    def members(self, root_id: str) -> dict[str, str | None]:
+        rows = self.conn.execute(
+            sa.select(profiles.c.id, profiles.c.merged_into).where(
+                profiles.c.canonical_id == root_id
+            )
+        )
+        return dict(rows)
+
+    def identifiers_of(self, root_id: str) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            sa.select(identifiers)
+            .where(identifiers.c.profile_id == root_id)
+            .order_by(identifiers.c.id)
+        )
+        return [dict(row._mapping) for row in rows]
+
+    def traits_of(self, root_id: str) -> dict[str, TraitValue]:
+        return self.current_traits([root_id]).get(root_id, {})
+
+    def trait_history(self, member_ids: Iterable[str]) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            sa.select(trait_history)
+            .where(trait_history.c.profile_id.in_(list(member_ids)))
+            .order_by(trait_history.c.ts, trait_history.c.id)
+        )
+        return [dict(row._mapping) for row in rows]
+
+    def merges_of(self, root_id: str) -> list[Merge]:
+        members = list(self.members(root_id)) or [root_id]
+        rows = self.conn.execute(
+            sa.select(merges)
+            .where(sa.or_(merges.c.survivor_id.in_(members), merges.c.loser_id.in_(members)))
+            .order_by(merges.c.created_at, merges.c.id)
+        )
+        return [_merge(row) for row in rows]
+
+    def conflicts(self, profile_id: str | None, limit: int) -> list[Conflict]:
+        query = sa.select(identity_conflicts)
+        if profile_id is not None:
+            members = list(self.members(profile_id)) or [profile_id]
+            query = query.where(
+                sa.or_(
+                    identity_conflicts.c.profile_id.in_(members),
+                    identity_conflicts.c.other_profile_id.in_(members),
+                )
+            )
+        rows = self.conn.execute(
+            query.order_by(
+                identity_conflicts.c.created_at.desc(), identity_conflicts.c.id.desc()
+            ).limit(limit)
+        )
+        return [
+            Conflict(
+                id=r.id,
+                profile_id=r.profile_id,
+                other_profile_id=r.other_profile_id,
+                kind=r.kind,
+                value=r.value,
+                rule=r.rule,
+                detail=r.detail,
+                event_id=r.event_id,
+                created_at=r.created_at,
+            )
+            for r in rows
+        ]
+
+    def search(self, text: str, found: Sequence[Identifier], limit: int) -> list[Profile]:
+        clauses: list[sa.ColumnElement[bool]] = []
+        if text:
+            escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            clauses.append(profiles.c.search_text.like(f"%{escaped}%", escape="\\"))
+        if found:
+            owned = sa.select(identifiers.c.profile_id).where(
+                sa.or_(
+                    *[
+                        sa.and_(identifiers.c.kind == i.kind, identifiers.c.value == i.value)
+                        for i in found
+                    ]
+                )
+            )
+            clauses.append(profiles.c.id.in_(owned))
+        if not clauses:
+            return []
+        rows = self.conn.execute(
+            sa.select(profiles)
+            .where(profiles.c.id == profiles.c.canonical_id, sa.or_(*clauses))
+            .order_by(profiles.c.updated_at.desc(), profiles.c.id)
+            .limit(limit)
+        )
+        return [_profile(row) for row in rows]
+
+    # -- unmerge -------------------------------------------------------------------------
+
+    def detach(self, merge: Merge, subtree: Collection[str], now: datetime, actor: str) -> None:
+        c = self.conn
+        restored = merge.loser_id
+        members = list(subtree)
+        c.execute(
+            profiles.update()
+            .where(profiles.c.id == restored)
+            .values(merged_into=None, updated_at=now)
+        )
+        for part in _chunks(members):
+            c.execute(
+                profiles.update().where(profiles.c.id.in_(part)).values(canonical_id=restored)
+            )
+            c.execute(
+                identifiers.update()
+                .where(identifiers.c.origin_profile_id.in_(part))
+                .values(profile_id=restored)
+            )
+        c.execute(
+            merges.update().where(merges.c.id == merge.id).values(undone_at=now, undone_by=actor)
+        )
+        a, b = sorted((merge.survivor_id, merge.loser_id))
+        c.execute(
+            profile_separations.insert().values(
+                profile_a=a, profile_b=b, merge_id=merge.id, created_at=now
+            )
+        )
+
+    def replace_traits(self, root_id: str, values: Mapping[str, TraitValue]) -> None:
+        self.conn.execute(traits.delete().where(traits.c.profile_id == root_id))
+        self.upsert_traits(
+            [
+                {
+                    "profile_id": root_id,
+                    "key": key,
+                    "value": t.value,
+                    "ts": t.ts,
+                    "channel": t.channel,
+                    "source_id": t.source_id,
+                    "event_id": t.event_id,
+                }
+                for key, t in values.items()
+            ]
+        )

@@ -1,0 +1,95 @@
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from omnicx.db import JsonValue, UtcDateTime, enqueue, metadata, outbox
+from omnicx.webhooks.model import Delivery, Subscription
+
+webhook_subscriptions = sa.Table(
+    "webhook_subscriptions",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("url", sa.String(2000), nullable=False),
+    sa.Column("topics", JsonValue, nullable=False),
+    sa.Column("secret", sa.String(100), nullable=False),
+    sa.Column("description", sa.String(500), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+DELIVER = "webhook.deliver"
+
+
+class SqlSubscriptionRepository:
+    def __init__(self, conn: sa.Connection, now: datetime) -> None:
+        self.conn = conn
+        self.now = now
+
+    def add(self, s: Subscription) -> None:
+        self.conn.execute(
+            webhook_subscriptions.insert().values(
+                id=s.id,
+                url=s.url,
+                topics=list(s.topics),
+                secret=s.secret,
+                description=s.description,
+                created_at=s.created_at,
+                updated_at=s.created_at,
+            )
+        )
+
+    def get(self, subscription_id: str) -> Subscription | None:
+        row = self.conn.execute(
+            sa.select(webhook_subscriptions).where(webhook_subscriptions.c.id == subscription_id)
+        ).first()
+        return _subscription(row) if row else None
+
+    def remove(self, subscription_id: str) -> bool:
+        result = self.conn.execute(
+            webhook_subscriptions.delete().where(webhook_subscriptions.c.id == subscription_id)
+        )
+        return bool(result.rowcount)
+
+    def active(self) -> list[Subscription]:
+        rows = self.conn.execute(
+            sa.select(webhook_subscriptions).order_by(webhook_subscriptions.c.created_at)
+        )
+        return [_subscription(r) for r in rows]
+
+    def deliveries(self, subscription_id: str, limit: int) -> list[Delivery]:
+        rows = self.conn.execute(
+            sa.select(outbox)
+            .where(outbox.c.topic == DELIVER, outbox.c.key == subscription_id)
+            .order_by(outbox.c.id.desc())
+            .limit(limit)
+        )
+        return [
+            Delivery(
+                id=r.id,
+                subscription_id=r.key,
+                topic=r.payload.get("type", ""),
+                status=r.status,
+                attempts=r.attempts,
+                last_error=r.last_error,
+                created_at=r.created_at,
+                available_at=r.available_at,
+                done_at=r.done_at,
+                payload=r.payload,
+            )
+            for r in rows
+        ]
+
+    def enqueue(self, subscription_id: str, payload: dict[str, Any]) -> None:
+        enqueue(self.conn, DELIVER, subscription_id, payload, self.now)
+
+
+def _subscription(row: sa.Row[Any]) -> Subscription:
+    return Subscription(
+        id=row.id,
+        url=row.url,
+        topics=tuple(row.topics),
+        secret=row.secret,
+        description=row.description,
+        created_at=row.created_at,
+    )

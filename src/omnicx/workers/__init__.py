@@ -1,0 +1,5 @@
+"""Background work: the ingest resolver and the outbox runner, in a thread or a process."""
+
+from omnicx.workers.runner import Worker
+
+__all__ = ["Worker"]

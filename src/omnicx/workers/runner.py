@@ -1,0 +1,55 @@
+"""The worker loop: resolve acknowledged events, then deliver due outbox rows, then sleep
+until woken (a commit or an acknowledged batch) or a short timeout passes."""
+
+import logging
+import threading
+
+from omnicx.bootstrap import Services
+
+log = logging.getLogger("omnicx.worker")
+
+
+class Worker:
+    def __init__(self, services: Services, idle_seconds: float = 0.5) -> None:
+        self.services = services
+        self.idle_seconds = idle_seconds
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="omnicx-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self.services.wake()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def run(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            self.services.wakeup.clear()
+            try:
+                busy = self.step()
+                failures = 0
+            except Exception:
+                failures += 1
+                log.exception("worker step failed (%d in a row)", failures)
+                self._stop.wait(min(30.0, 0.5 * 2 ** min(failures, 6)))
+                continue
+            if not busy:
+                self.services.wakeup.wait(self.idle_seconds)
+
+    def step(self) -> bool:
+        """One pass; True when there was work (so the next pass starts at once)."""
+        resolved = self.services.process_ingest()
+        delivered = self.services.process_outbox()
+        return bool(resolved or delivered)
+
+    def drain(self) -> int:
+        """Run until nothing is left; for tests, imports and the demo."""
+        total = 0
+        while (count := self.services.process_ingest()) > 0:
+            total += count
+        return total
