@@ -318,7 +318,7 @@ class SqlProfileRepository:
                 profiles.c.canonical_id == root_id
             )
         )
-        return dict(rows)
+        return dict(rows.all())
 
     def identifiers_of(self, root_id: str) -> list[dict[str, Any]]:
         rows = self.conn.execute(
