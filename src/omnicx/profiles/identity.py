@@ -25,6 +25,9 @@ class MergeDecision:
     survivor_id: ProfileId
     loser_id: ProfileId
     identifier: Identifier
+    """The strongest identifier of the cluster the other profile was linked to."""
+    other: Identifier
+    """The identifier that belonged to the other profile."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,7 @@ def resolve(
 ) -> Resolution:
     ordered = sorted(dict.fromkeys(observed), key=lambda i: rules.priority(i.kind))
     target: ProfileId | None = None
+    anchor: Identifier | None = None
     attach: list[Identifier] = []
     merges: list[MergeDecision] = []
     conflicts: list[ConflictDecision] = []
@@ -122,11 +126,11 @@ def resolve(
             continue
         for kind, values in theirs.items():
             _add(held, kind, set(values), rules)
-        if target is None:
-            target = owner
+        if target is None or anchor is None:
+            target, anchor = owner, identifier
             continue
         survivor, loser = (target, owner) if target < owner else (owner, target)
-        merges.append(MergeDecision(survivor, loser, identifier))
+        merges.append(MergeDecision(survivor, loser, anchor, identifier))
         target = survivor
 
     return Resolution(target, tuple(attach), tuple(merges), tuple(conflicts), tuple(ignored))

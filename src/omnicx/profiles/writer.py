@@ -96,7 +96,7 @@ class ProfileWriter:
     ) -> str | None:
         target = decision.target
         for merge in decision.merges:
-            self._merge(merge.survivor_id, merge.loser_id, merge.identifier, event_id)
+            self._merge(merge.survivor_id, merge.loser_id, merge.identifier, merge.other, event_id)
         if decision.creates_profile:
             target = new_id()
             self._new_profiles.append(
@@ -151,7 +151,12 @@ class ProfileWriter:
         return target
 
     def _merge(
-        self, survivor: str, loser: str, identifier: Identifier, event_id: int | None
+        self,
+        survivor: str,
+        loser: str,
+        identifier: Identifier,
+        other: Identifier,
+        event_id: int | None,
     ) -> None:
         self.flush()
         merge_id = new_id()
@@ -163,7 +168,7 @@ class ProfileWriter:
                 "kind": identifier.kind,
                 "value": identifier.value,
                 "event_id": event_id,
-                "reason": f"{identifier} belongs to both profiles",
+                "reason": f"one event carried {identifier} and {other}, known on two profiles",
                 "created_at": self.now,
                 "undone_at": None,
                 "undone_by": None,
