@@ -10,7 +10,7 @@ from omnicx.api import errors
 from omnicx.api.routes import admin, customers, tracking
 from omnicx.bootstrap import Services, build
 from omnicx.config import Settings, load_settings
-from omnicx.workers import Worker
+from omnicx.workers import Worker, WorkerProcess
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -21,7 +21,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def app_for(services: Services, *, run_worker: bool) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        worker = Worker(services) if run_worker else None
+        worker: Worker | WorkerProcess | None = None
+        if run_worker and services.settings.worker_mode == "process":
+            worker = WorkerProcess(services.settings)
+            services.wakeup = worker.wakeup
+        elif run_worker:
+            worker = Worker(services)
         if worker is not None:
             worker.start()
         try:

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy import exc
@@ -39,6 +39,16 @@ from omnicx.webhooks.store import DELIVER, SqlSubscriptionRepository
 
 log = logging.getLogger("omnicx")
 
+
+class Signal(Protocol):
+    """A threading or multiprocessing Event: how acknowledged work wakes the worker."""
+
+    def set(self) -> None: ...
+    def clear(self) -> None: ...
+    def wait(self, timeout: float | None = None) -> bool: ...
+    def is_set(self) -> bool: ...
+
+
 PRIORITY = ("user_id", "email", "phone", "loyalty_id")
 
 
@@ -67,7 +77,7 @@ class Services:
     limits: IngestLimits
     identity: IdentityConfig
     sender: WebhookSender
-    wakeup: threading.Event = field(default_factory=threading.Event)
+    wakeup: Signal = field(default_factory=threading.Event)
     _sources: dict[str, tuple[float, Source | None]] = field(default_factory=dict)
     _subscriptions: tuple[float, list[Subscription]] = (0.0, [])
 

@@ -23,7 +23,11 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8000
-    run_worker: bool = Field(default=True, description="Run the in-process worker in `serve`.")
+    run_worker: bool = Field(default=True, description="Run the worker beside `serve`.")
+    worker_mode: Literal["process", "thread"] = Field(
+        default="process",
+        description="process: a child process on its own core; thread: inside the server.",
+    )
 
     default_region: str = Field(default="BR", description="Region for phones typed without +CC.")
     identifier_kinds: Annotated[list[str], NoDecode] = Field(

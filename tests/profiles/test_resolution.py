@@ -34,6 +34,7 @@ def test_anonymous_browsing_joins_the_profile_once_identified(
     write_auth: dict[str, str],
     admin: dict[str, str],
     drain: Callable[[], int],
+    services: Services,
 ) -> None:
     post(
         client,
@@ -74,7 +75,7 @@ def test_anonymous_browsing_joins_the_profile_once_identified(
         f"/api/customers/{customer['id']}/timeline", params={"order": "asc"}, headers=admin
     ).json()
     assert [i["type"] for i in timeline["items"]] == ["page", "track", "identify"]
-    assert table_counts(client.app.state.services, "profiles", "merges") == {
+    assert table_counts(services, "profiles", "merges") == {
         "profiles": 1,
         "merges": 0,
     }

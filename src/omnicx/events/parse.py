@@ -92,6 +92,8 @@ def _gunzip(body: bytes, limit: int) -> bytes:
         raise IngestRejected(400, "malformed_gzip", f"the gzip body is corrupt: {error}") from error
     if len(data) > limit or inflater.unconsumed_tail:
         raise IngestRejected(413, "body_too_large", f"the body is over {limit} bytes unpacked")
+    if not inflater.eof:
+        raise IngestRejected(400, "malformed_gzip", "the gzip body is truncated")
     return data
 
 
@@ -142,11 +144,7 @@ def parse_call(
     too_large: list[dict[str, Any]] = []
     for index, item in enumerate(items):
         where = index if call_type is None else None
-        if (
-            isinstance(item, dict)
-            and call_type is None
-            and len(orjson.dumps(item)) > limits.max_event_bytes
-        ):
+        if isinstance(item, dict) and len(orjson.dumps(item)) > limits.max_event_bytes:
             too_large.append(
                 {
                     "index": where,
@@ -173,7 +171,7 @@ def parse_call(
 
 
 class _ItemError(Exception):
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str | None, message: str) -> None:
         super().__init__(message)
         self.field = field
         self.message = message
@@ -189,7 +187,7 @@ def _parse_event(
     identity: IdentityConfig,
 ) -> tuple[NormalizedEvent, list[dict[str, Any]]]:
     if not isinstance(item, dict):
-        raise _ItemError("", "an event must be a JSON object")
+        raise _ItemError(None, "an event must be a JSON object")
     kind = call_type or item.get("type")
     if kind not in EVENT_TYPES:
         raise _ItemError("type", f"type must be one of {', '.join(EVENT_TYPES)}; got {kind!r}")

@@ -58,22 +58,25 @@ def resolve_batches(
         existing.add(key)
         fresh.append((source_id, item))
     wanted: set[Identifier] = set()
+    observed_of: list[list[Identifier]] = []
     for _, item in fresh:
-        wanted.update(Identifier(k, v) for k, v in item["identifiers"])
+        observed = [Identifier(k, v) for k, v in item["identifiers"]]
+        observed_of.append(observed)
+        wanted.update(observed)
         if "previousId" in item:
             wanted.add(Identifier("user_id", item["previousId"]))
             wanted.add(Identifier("anonymous_id", item["previousId"]))
     writer.prefetch(wanted)
     ids = events.allocate_ids(len(fresh))
     rows = []
-    for (source_id, item), event_id in zip(fresh, ids, strict=True):
-        observed = [Identifier(k, v) for k, v in item["identifiers"]]
+    for (source_id, item), event_id, observed in zip(fresh, ids, observed_of, strict=True):
         if "previousId" in item:
             observed.append(_previous(writer, item["previousId"]))
         profile_id = writer.resolve(
             observed, event_id=event_id, channel=item["channel"], source_id=source_id
         )
         if profile_id is not None and item["traits"]:
+            contacts = {k: v for k, v in item["identifiers"] if k in ("email", "phone")}
             writer.set_traits(
                 profile_id,
                 item["traits"],
@@ -81,6 +84,7 @@ def resolve_batches(
                 channel=item["channel"],
                 source_id=source_id,
                 event_id=event_id,
+                contacts=contacts,
             )
         properties = item["properties"]
         if "previousId" in item:

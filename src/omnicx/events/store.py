@@ -8,6 +8,7 @@ import orjson
 import sqlalchemy as sa
 
 from omnicx.db import JsonValue, UtcDateTime, metadata
+from omnicx.db.bulk import insert_many
 from omnicx.db.metadata import queue_metadata
 from omnicx.events.model import Source, TimelineItem
 from omnicx.kernel.moments import from_micros
@@ -121,8 +122,7 @@ class SqlEventRepository:
         return list(range(top + 1, top + 1 + count))
 
     def insert_events(self, rows: Sequence[dict[str, Any]]) -> None:
-        if rows:
-            self.conn.execute(events.insert(), list(rows))
+        insert_many(self.conn, events, rows)
 
     # -- reading -------------------------------------------------------------------------
 

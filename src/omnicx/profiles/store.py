@@ -5,9 +5,9 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from omnicx.db import JsonValue, UtcDateTime, metadata
+from omnicx.db.bulk import execute_many, insert_many, upsert_many
 from omnicx.profiles.model import Conflict, Identifier, Merge, Profile, TraitValue
 
 ID = sa.String(36)
@@ -214,93 +214,69 @@ class SqlProfileRepository:
     # -- writes --------------------------------------------------------------------------
 
     def insert_profiles(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        if rows:
-            self.conn.execute(profiles.insert(), list(rows))
+        insert_many(self.conn, profiles, rows)
 
     def insert_identifiers(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        if rows:
-            self.conn.execute(identifiers.insert(), list(rows))
+        insert_many(self.conn, identifiers, rows)
 
     def upsert_traits(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        if not rows:
-            return
-        insert = postgresql.insert if self.conn.dialect.name == "postgresql" else sqlite.insert
-        stmt = insert(traits)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[traits.c.profile_id, traits.c.key],
-            set_={c: stmt.excluded[c] for c in ("value", "ts", "channel", "source_id", "event_id")},
-        )
-        self.conn.execute(stmt, list(rows))
+        upsert_many(self.conn, traits, rows, ("profile_id", "key"))
 
     def insert_trait_history(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        if rows:
-            self.conn.execute(trait_history.insert(), list(rows))
+        insert_many(self.conn, trait_history, rows)
 
     def insert_conflicts(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        if rows:
-            self.conn.execute(identity_conflicts.insert(), list(rows))
+        insert_many(self.conn, identity_conflicts, rows)
 
     def update_display(self, rows: Sequence[Mapping[str, Any]], *, replace: bool = False) -> None:
         """Set the denormalised name, email and phone; without `replace`, None keeps the old."""
         if not rows:
             return
-
-        def value(param: str, column: sa.Column[Any]) -> sa.ColumnElement[Any]:
-            bound = sa.bindparam(param, type_=column.type)
-            return bound if replace else sa.func.coalesce(bound, column)
-
-        stmt = (
-            profiles.update()
-            .where(profiles.c.id == sa.bindparam("pid"))
-            .values(
-                display_name=value("dn", profiles.c.display_name),
-                email=value("em", profiles.c.email),
-                phone=value("ph", profiles.c.phone),
-                updated_at=sa.bindparam("at"),
-            )
+        new = "?" if replace else "COALESCE(?, {0})"
+        name, email, phone = (new.format(c) for c in ("display_name", "email", "phone"))
+        sql = (
+            f"UPDATE profiles SET display_name = {name}, email = {email}, phone = {phone}, "  # noqa: S608
+            f"updated_at = ?, search_text = lower(COALESCE({name}, '') || ' ' || "
+            f"COALESCE({email}, '') || ' ' || COALESCE({phone}, '')) WHERE id = ?"
         )
-        self.conn.execute(
-            stmt,
+        stamp = UtcDateTime()._cached_bind_processor(self.conn.dialect)
+        assert stamp is not None
+        execute_many(
+            self.conn,
+            sql,
             [
-                {
-                    "pid": r["id"],
-                    "dn": r["display_name"],
-                    "em": r["email"],
-                    "ph": r["phone"],
-                    "at": r["updated_at"],
-                }
+                (
+                    r["display_name"],
+                    r["email"],
+                    r["phone"],
+                    stamp(r["updated_at"]),
+                    r["display_name"],
+                    r["email"],
+                    r["phone"],
+                    r["id"],
+                )
                 for r in rows
             ],
         )
-        self.conn.execute(
-            profiles.update()
-            .where(profiles.c.id == sa.bindparam("pid"))
-            .values(
-                search_text=sa.func.lower(
-                    sa.func.coalesce(profiles.c.display_name, "")
-                    + " "
-                    + sa.func.coalesce(profiles.c.email, "")
-                    + " "
-                    + sa.func.coalesce(profiles.c.phone, "")
-                )
-            ),
-            [{"pid": r["id"]} for r in rows],
-        )
 
-    def merge(self, merge_row: Mapping[str, Any]) -> None:
-        survivor, loser = merge_row["survivor_id"], merge_row["loser_id"]
+    def apply_merges(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Write merges in their order: a later merge may take an earlier survivor."""
+        if not rows:
+            return
+        pairs = [{"s": r["survivor_id"], "l": r["loser_id"]} for r in rows]
+        s: sa.BindParameter[str] = sa.bindparam("s")
+        loser: sa.BindParameter[str] = sa.bindparam("l")
         c = self.conn
         c.execute(
-            profiles.update().where(profiles.c.canonical_id == loser).values(canonical_id=survivor)
+            profiles.update().where(profiles.c.canonical_id == loser).values(canonical_id=s), pairs
         )
-        c.execute(profiles.update().where(profiles.c.id == loser).values(merged_into=survivor))
+        c.execute(profiles.update().where(profiles.c.id == loser).values(merged_into=s), pairs)
         c.execute(
-            identifiers.update()
-            .where(identifiers.c.profile_id == loser)
-            .values(profile_id=survivor)
+            identifiers.update().where(identifiers.c.profile_id == loser).values(profile_id=s),
+            pairs,
         )
-        c.execute(traits.delete().where(traits.c.profile_id == loser))
-        c.execute(merges.insert().values(**merge_row))
+        c.execute(traits.delete().where(traits.c.profile_id == loser), pairs)
+        c.execute(merges.insert(), list(rows))
 
     # -- reads ---------------------------------------------------------------------------
 

@@ -1,23 +1,24 @@
 """Resolving many events' identities in one transaction, with the facts cached between them.
 
 The ingest worker hands a chunk of events to one `ProfileWriter`: it looks identifiers up in
-bulk, decides each event with `identity.resolve`, buffers the rows it creates and writes them
-in a few statements at `flush()`. A merge flushes first, so the store's bulk updates see every
-row. Domain events (created, merged, traits changed) are raised on the unit of work.
+bulk, decides each event with `identity.resolve`, and buffers every row it creates. Merges are
+applied in memory at once (a redirect map sends a merged profile to its survivor) and written
+at `flush()` in a few batched statements, after the rows created in the chunk, so the bulk
+updates see every row. Domain events (created, merged, traits changed) are raised on the
+unit of work.
 """
 
 from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from typing import Any
 
-from omnicx.kernel import Event, Invalid, new_id
-from omnicx.profiles.identifiers import normalize
+from omnicx.kernel import Event, new_id
 from omnicx.profiles.identity import IdentityFacts, Resolution, resolve
 from omnicx.profiles.messages import ProfileCreated, ProfilesMerged, TraitsChanged
 from omnicx.profiles.model import Identifier, IdentityRules, TraitValue
 from omnicx.profiles.ports import ProfileRepository
 
-NAME_KEYS = ("name", "firstName", "first_name", "lastName", "last_name")
+NAME_KEYS = frozenset({"name", "firstName", "first_name", "lastName", "last_name"})
 
 
 class ProfileWriter:
@@ -33,12 +34,14 @@ class ProfileWriter:
         self.now = now
         self._raise = raise_event
         self._owners: dict[Identifier, str | None] = {}
+        self._redirect: dict[str, str] = {}
         self._limited: dict[str, dict[str, set[str]]] = {}
         self._traits: dict[str, dict[str, TraitValue]] = {}
         self._separated: set[frozenset[str]] = set()
         self._loaded: set[str] = set()
-        self._new_profiles: list[dict[str, Any]] = []
+        self._new_profiles: dict[str, dict[str, Any]] = {}
         self._new_identifiers: list[dict[str, Any]] = []
+        self._merges: list[dict[str, Any]] = []
         self._conflicts: list[dict[str, Any]] = []
         self._history: list[dict[str, Any]] = []
         self._dirty_traits: dict[str, set[str]] = {}
@@ -47,14 +50,33 @@ class ProfileWriter:
 
     # -- facts ---------------------------------------------------------------------------
 
+    def canon(self, profile_id: str) -> str:
+        """The live profile a (possibly merged in this chunk) profile id now stands for."""
+        redirect = self._redirect
+        if profile_id not in redirect:
+            return profile_id
+        root = profile_id
+        while root in redirect:
+            root = redirect[root]
+        while profile_id != root:
+            redirect[profile_id], profile_id = root, redirect[profile_id]
+        return root
+
     def prefetch(self, wanted: Collection[Identifier]) -> None:
         missing = [i for i in wanted if i not in self._owners]
         if not missing:
             return
         found = self.repo.owners(missing)
+        owners = self._owners
+        fresh: set[str] = set()
         for identifier in missing:
-            self._owners[identifier] = found.get(identifier)
-        self._load({p for p in found.values() if p not in self._loaded})
+            owner = found.get(identifier)
+            if owner is not None:
+                owner = self.canon(owner)
+                if owner not in self._loaded:
+                    fresh.add(owner)
+            owners[identifier] = owner
+        self._load(fresh)
 
     def _load(self, profile_ids: set[str]) -> None:
         if not profile_ids:
@@ -83,7 +105,17 @@ class ProfileWriter:
     ) -> str | None:
         """The live profile the event belongs to (created or merged as needed)."""
         self.prefetch(observed)
-        owners = {i: p for i in observed if (p := self._owners.get(i)) is not None}
+        owners: dict[Identifier, str] = {}
+        redirect = self._redirect
+        for identifier in observed:
+            owner = self._owners[identifier]
+            if owner is not None:
+                owners[identifier] = self.canon(owner) if owner in redirect else owner
+        if len(owners) == len(observed):
+            # The common case: every identifier already belongs to one profile.
+            profiles = set(owners.values())
+            if len(profiles) == 1 and not any(map(self.rules.is_blocked, observed)):
+                return profiles.pop()
         decision = resolve(
             observed,
             IdentityFacts(owners=owners, limited_values=self._limited, separated=self._separated),
@@ -99,15 +131,13 @@ class ProfileWriter:
             self._merge(merge.survivor_id, merge.loser_id, merge.identifier, merge.other, event_id)
         if decision.creates_profile:
             target = new_id()
-            self._new_profiles.append(
-                {
-                    "id": target,
-                    "canonical_id": target,
-                    "merged_into": None,
-                    "created_at": self.now,
-                    "updated_at": self.now,
-                }
-            )
+            self._new_profiles[target] = {
+                "id": target,
+                "canonical_id": target,
+                "merged_into": None,
+                "created_at": self.now,
+                "updated_at": self.now,
+            }
             self._loaded.add(target)
             self._limited[target] = {}
             self._traits[target] = {}
@@ -116,9 +146,10 @@ class ProfileWriter:
             )
         if target is None:
             return None
+        limits = self.rules.limits
         for identifier in decision.attach:
             self._owners[identifier] = target
-            if identifier.kind in self.rules.limits:
+            if identifier.kind in limits:
                 self._limited[target].setdefault(identifier.kind, set()).add(identifier.value)
             if identifier.kind in ("email", "phone"):
                 self._contacts.setdefault(target, {}).setdefault(identifier.kind, identifier.value)
@@ -158,9 +189,8 @@ class ProfileWriter:
         other: Identifier,
         event_id: int | None,
     ) -> None:
-        self.flush()
         merge_id = new_id()
-        self.repo.merge(
+        self._merges.append(
             {
                 "id": merge_id,
                 "survivor_id": survivor,
@@ -174,9 +204,7 @@ class ProfileWriter:
                 "undone_by": None,
             }
         )
-        for identifier_, owner in self._owners.items():
-            if owner == loser:
-                self._owners[identifier_] = survivor
+        self._redirect[loser] = survivor
         for kind, values in self._limited.pop(loser, {}).items():
             self._limited.setdefault(survivor, {}).setdefault(kind, set()).update(values)
         theirs = self._traits.pop(loser, {})
@@ -186,10 +214,16 @@ class ProfileWriter:
                 self._record_change(survivor, key, mine.get(key), value)
                 mine[key] = value
                 self._dirty_traits.setdefault(survivor, set()).add(key)
-        self._separated = {
-            frozenset(survivor if p == loser else p for p in pair) for pair in self._separated
-        }
-        self._separated = {pair for pair in self._separated if len(pair) == 2}
+        self._dirty_traits.pop(loser, None)
+        contacts = self._contacts.pop(loser, {})
+        for kind, contact in contacts.items():
+            self._contacts.setdefault(survivor, {}).setdefault(kind, contact)
+        if any(loser in pair for pair in self._separated):
+            self._separated = {
+                pair
+                for pair in (frozenset(self.canon(p) for p in pair) for pair in self._separated)
+                if len(pair) == 2
+            }
         self._loaded.discard(loser)
         self._raise(
             ProfilesMerged(merge_id, survivor, loser, identifier.kind, identifier.value, event_id)
@@ -206,9 +240,15 @@ class ProfileWriter:
         channel: str,
         source_id: str | None,
         event_id: int | None,
+        contacts: Mapping[str, str] | None = None,
     ) -> None:
-        """Last write wins by event time; every change of value is kept in the history."""
+        """Last write wins by event time; every change of value is kept in the history.
+
+        `contacts`: the event's email and phone as normalised identifiers, shown on the
+        profile when the traits that carried them win.
+        """
         current = self._traits.setdefault(profile_id, {})
+        dirty = self._dirty_traits.setdefault(profile_id, set())
         for key, value in values.items():
             old = current.get(key)
             if old is not None and old.value == value and old.ts >= ts:
@@ -231,8 +271,10 @@ class ProfileWriter:
             new = TraitValue(value, ts, channel, source_id, event_id)
             if old is None or old.value != value:
                 self._record_change(profile_id, key, old, new)
+                if contacts and key in contacts:
+                    self._contacts.setdefault(profile_id, {})[key] = contacts[key]
             current[key] = new
-            self._dirty_traits.setdefault(profile_id, set()).add(key)
+            dirty.add(key)
 
     def _record_change(
         self, profile_id: str, key: str, old: TraitValue | None, new: TraitValue
@@ -245,12 +287,25 @@ class ProfileWriter:
 
     def flush(self) -> None:
         repo = self.repo
-        repo.insert_profiles(self._new_profiles)
+        canon = self.canon
+        # New rows go in as first written; the merges, applied in order, then move them.
+        repo.insert_profiles(list(self._new_profiles.values()))
+        for row in self._new_identifiers:
+            row["profile_id"] = canon(row["profile_id"])
         repo.insert_identifiers(self._new_identifiers)
+        repo.apply_merges(self._merges)
+        for row in self._conflicts:
+            row["profile_id"] = canon(row["profile_id"])
+            if row["other_profile_id"] is not None:
+                row["other_profile_id"] = canon(row["other_profile_id"])
         repo.insert_conflicts(self._conflicts)
         repo.insert_trait_history(self._history)
         trait_rows = []
+        touched: set[str] = set()
         for pid, keys in self._dirty_traits.items():
+            if not keys or pid in self._redirect:
+                continue
+            touched.add(pid)
             values = self._traits.get(pid, {})
             for key in keys:
                 t = values[key]
@@ -266,30 +321,28 @@ class ProfileWriter:
                     }
                 )
         repo.upsert_traits(trait_rows)
-        touched = set(self._dirty_traits) | set(self._contacts)
+        touched |= {pid for pid in self._contacts if pid not in self._redirect}
         repo.update_display([self._display(pid) for pid in sorted(touched)])
         for pid, changes in self._changes.items():
-            if changes:
+            if changes and pid not in self._redirect:
                 self._raise(TraitsChanged(pid, changes))
-        self._new_profiles, self._new_identifiers, self._conflicts, self._history = [], [], [], []
+        self._new_profiles, self._new_identifiers, self._merges = {}, [], []
+        self._conflicts, self._history = [], []
         self._dirty_traits, self._changes, self._contacts = {}, {}, {}
 
     def _display(self, profile_id: str) -> dict[str, Any]:
-        values = {k: t.value for k, t in self._traits.get(profile_id, {}).items()}
+        keys = self._dirty_traits.get(profile_id, set())
         contacts = self._contacts.get(profile_id, {})
+        name = None
+        if keys & NAME_KEYS:
+            name = display_name({k: t.value for k, t in self._traits.get(profile_id, {}).items()})
         return {
             "id": profile_id,
-            "display_name": display_name(values),
-            "email": self._valid("email", values.get("email")) or contacts.get("email"),
-            "phone": self._valid("phone", values.get("phone")) or contacts.get("phone"),
+            "display_name": name,
+            "email": contacts.get("email"),
+            "phone": contacts.get("phone"),
             "updated_at": self.now,
         }
-
-    def _valid(self, kind: str, value: Any) -> str | None:
-        try:
-            return normalize(kind, value, self.rules.region).value if value else None
-        except Invalid:
-            return None
 
 
 def display_name(values: Mapping[str, Any]) -> str | None:

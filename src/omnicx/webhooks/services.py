@@ -36,8 +36,7 @@ def topic_of(event: Event) -> str | None:
 def create_subscription(
     repo: SubscriptionRepository, url: str, topics: list[str], description: str, now: datetime
 ) -> Subscription:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if not _is_http_url(url):
         raise Invalid("invalid_url", "url must be an absolute http(s) URL", "url")
     unknown = [t for t in topics if t not in TOPICS]
     if unknown or not topics:
@@ -52,6 +51,17 @@ def create_subscription(
     )
     repo.add(subscription)
     return subscription
+
+
+def _is_http_url(url: str) -> bool:
+    if any(ch.isspace() or not ch.isprintable() for ch in url):
+        return False
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # a port out of range raises here
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def delete_subscription(repo: SubscriptionRepository, subscription_id: str) -> None:

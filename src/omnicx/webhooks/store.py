@@ -46,10 +46,22 @@ class SqlSubscriptionRepository:
         return _subscription(row) if row else None
 
     def remove(self, subscription_id: str) -> bool:
+        """Delete a subscription; its pending deliveries are given up (marked dead)."""
         result = self.conn.execute(
             webhook_subscriptions.delete().where(webhook_subscriptions.c.id == subscription_id)
         )
-        return bool(result.rowcount)
+        if not result.rowcount:
+            return False
+        self.conn.execute(
+            outbox.update()
+            .where(
+                outbox.c.topic == DELIVER,
+                outbox.c.key == subscription_id,
+                outbox.c.status == "pending",
+            )
+            .values(status="dead", last_error="the webhook was deleted")
+        )
+        return True
 
     def active(self) -> list[Subscription]:
         rows = self.conn.execute(

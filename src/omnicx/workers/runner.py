@@ -4,16 +4,18 @@ until woken (a commit or an acknowledged batch) or a short timeout passes."""
 import logging
 import threading
 
-from omnicx.bootstrap import Services
+from omnicx.bootstrap import Services, Signal
 
 log = logging.getLogger("omnicx.worker")
 
 
 class Worker:
-    def __init__(self, services: Services, idle_seconds: float = 0.5) -> None:
+    def __init__(
+        self, services: Services, idle_seconds: float = 0.5, stop: Signal | None = None
+    ) -> None:
         self.services = services
         self.idle_seconds = idle_seconds
-        self._stop = threading.Event()
+        self._stop: Signal = stop or threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:

@@ -100,7 +100,7 @@ def list_deliveries(
                 attempts=d.attempts,
                 last_error=d.last_error,
                 created_at=d.created_at,
-                next_attempt_at=d.available_at,
+                next_attempt_at=d.available_at if d.status == "pending" else None,
                 done_at=d.done_at,
                 payload=d.payload,
             )

@@ -121,12 +121,31 @@ async def ingest(request: Request, services: Services, call_type: str | None) ->
     return JsonResponse(content, headers=CORS)
 
 
+def _preflight(path: str, method: str) -> None:
+    """Answer the CORS preflight of one route; a path with no route stays a 404."""
+
+    async def preflight() -> Response:
+        return Response(
+            status_code=204,
+            headers={
+                **CORS,
+                "Access-Control-Allow-Methods": f"{method}, OPTIONS",
+                "Access-Control-Allow-Headers": "Content-Type, Authorization, Content-Encoding",
+                "Access-Control-Max-Age": "86400",
+            },
+        )
+
+    preflight.__name__ = f"preflight_{path.strip('/').replace('/', '_')}"
+    router.add_api_route(path, preflight, methods=["OPTIONS"], include_in_schema=False)
+
+
 def _route(path: str, call_type: str | None, summary: str) -> None:
     async def endpoint(request: Request, services: ServicesDep) -> Response:
         return await ingest(request, services, call_type)
 
     endpoint.__name__ = f"ingest_{path.strip('/').replace('/', '_')}"
     router.add_api_route(path, endpoint, methods=["POST"], summary=summary, openapi_extra=_DOC)
+    _preflight(path, "POST")
 
 
 for _short, _type in SHORT_TYPES.items():
@@ -136,17 +155,7 @@ _route("/v1/batch", None, "Record a batch of calls")
 _route("/v1/b", None, "Record a batch of calls (browser short form)")
 
 
-@router.options("/v1/{path:path}", include_in_schema=False)
-async def preflight(path: str) -> Response:
-    return Response(
-        status_code=204,
-        headers={
-            **CORS,
-            "Access-Control-Allow-Methods": "POST, OPTIONS",
-            "Access-Control-Allow-Headers": "Content-Type, Authorization, Content-Encoding",
-            "Access-Control-Max-Age": "86400",
-        },
-    )
+_preflight("/v1/projects/{write_key}/settings", "GET")
 
 
 @router.get("/v1/projects/{write_key}/settings", summary="Settings analytics.js loads")

@@ -50,7 +50,7 @@ class DeliveryPublic(BaseModel):
     attempts: int
     last_error: str | None
     created_at: datetime
-    next_attempt_at: datetime
+    next_attempt_at: datetime | None = Field(description="When a pending delivery is tried next.")
     done_at: datetime | None
     payload: dict[str, Any]
 
