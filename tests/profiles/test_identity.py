@@ -90,3 +90,11 @@ def test_three_profiles_collapse_into_the_oldest() -> None:
     decision = resolve([E1, A1, A2], facts, RULES)
     assert decision.target == "p1"
     assert [(m.survivor_id, m.loser_id) for m in decision.merges] == [("p2", "p3"), ("p1", "p2")]
+
+
+def test_a_profile_met_through_two_identifiers_is_merged_once() -> None:
+    phone = Identifier("phone", "+5511912345678")
+    facts = IdentityFacts(owners={U1: "p1", E1: "p2", phone: "p2"})
+    for owners in (facts.owners, {U1: "p2", E1: "p1", phone: "p1"}):
+        decision = resolve([U1, E1, phone], IdentityFacts(owners=owners), RULES)
+        assert len(decision.merges) == 1

@@ -2,15 +2,20 @@
 
 import json
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 import uvicorn
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from omnicx.access import create_api_key
 from omnicx.asgi import app_for
 from omnicx.bootstrap import Services, build
+from omnicx.cli import demo as demo_data
+from omnicx.cli import imports
 from omnicx.config import load_settings
 from omnicx.db.migrate import upgrade
 from omnicx.events import CHANNELS, create_source
@@ -21,10 +26,13 @@ app = typer.Typer(
     help="omnicx: one customer, every channel, no lost context.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode="markdown",
 )
 sources_app = typer.Typer(help="Sources of events, each with a write key.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys for the admin API.", no_args_is_help=True)
-import_app = typer.Typer(help="Import data from files.", no_args_is_help=True)
+import_app = typer.Typer(
+    help="Import data from files.", no_args_is_help=True, rich_markup_mode="markdown"
+)
 app.add_typer(sources_app, name="sources")
 app.add_typer(keys_app, name="keys")
 app.add_typer(import_app, name="import")
@@ -146,6 +154,88 @@ def keys_create(
     finally:
         built.close()
     typer.echo(json.dumps({"id": key.id, "name": key.name, "role": key.role, "key": secret}))
+
+
+@app.command()
+def demo(
+    seed: Annotated[int, typer.Option(help="The same seed invents the same customers")] = 42,
+    customers: Annotated[int, typer.Option(min=1, help="How many people to invent")] = 5000,
+) -> None:
+    """Load a year of a São Paulo fashion and home retailer: web shop, app, three stores and
+    a call centre, through the real ingestion path.
+
+    Skipped when the demo data are there already. Prints an admin API key, the sources' write
+    keys and a few curl commands to start with.
+    """
+    # The demo is regenerated from its seed at will, so it does without an fsync per commit.
+    built = build(load_settings(sqlite_synchronous="NORMAL"))
+    anchor = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    try:
+        demo_data.run(built, Console(), seed=seed, customers=customers, anchor=anchor)
+    finally:
+        built.close()
+
+
+@import_app.command("customers")
+def import_customers(
+    file: Annotated[Path, typer.Argument(help="A CSV file whose first line names the columns")],
+    channel: Annotated[
+        str, typer.Option(help="Where these people were met: store, web, call_center…")
+    ],
+    source: Annotated[
+        str | None, typer.Option(help='Source to record them under; by default "Import (CHANNEL)"')
+    ] = None,
+    encoding: Annotated[str, typer.Option(help="The file's text encoding")] = "utf-8-sig",
+) -> None:
+    """Import customers from a CSV file: each good row becomes an identify call.
+
+    Columns are matched by header, whatever the case: email (e-mail), phone (telephone,
+    mobile, celular), first_name, last_name, name, user_id (customer_id), loyalty_id and any
+    identifier kind declared in OMNICX_IDENTIFIER_KINDS; every other column becomes a trait.
+    Rows without a usable identifier, or with an email or phone that is not one, are listed
+    with their line number (line 1 is the header) and left out. Importing a file again adds
+    nothing.
+
+    Exit status: 0 every row imported; 1 some rows rejected, the others imported; 2 the file
+    could not be read (missing, not text, no header, clashing columns) or an option is wrong.
+    """
+    built = services()
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    task = progress.add_task("Importing customers", total=None, start=False)
+
+    def start(total: int) -> None:
+        # Shown only once the file is read: an unreadable file gets its error alone.
+        if total:
+            progress.update(task, total=total)
+            progress.start_task(task)
+            progress.start()
+
+    try:
+        report = imports.import_customers(
+            built,
+            file,
+            channel,
+            source_name=source,
+            encoding=encoding,
+            on_start=start,
+            on_progress=lambda count: progress.advance(task, count),
+        )
+    except imports.Unreadable as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(imports.UNREADABLE) from None
+    finally:
+        if progress.live.is_started:
+            progress.stop()
+        built.close()
+    imports.show(Console(), file, report)
+    raise typer.Exit(report.exit_code)
 
 
 def main() -> None:

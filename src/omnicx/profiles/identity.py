@@ -69,6 +69,7 @@ def resolve(
     ordered = sorted(dict.fromkeys(observed), key=lambda i: rules.priority(i.kind))
     target: ProfileId | None = None
     anchor: Identifier | None = None
+    absorbed: set[ProfileId] = set()
     attach: list[Identifier] = []
     merges: list[MergeDecision] = []
     conflicts: list[ConflictDecision] = []
@@ -97,7 +98,7 @@ def resolve(
             attach.append(identifier)
             _add(held, identifier.kind, {identifier.value}, rules)
             continue
-        if owner == target:
+        if owner == target or owner in absorbed:
             continue
         theirs = facts.limited_values.get(owner, {})
         broken = _breaks_limit(held, theirs, rules)
@@ -131,6 +132,7 @@ def resolve(
             continue
         survivor, loser = (target, owner) if target < owner else (owner, target)
         merges.append(MergeDecision(survivor, loser, anchor, identifier))
+        absorbed.add(loser)
         target = survivor
 
     return Resolution(target, tuple(attach), tuple(merges), tuple(conflicts), tuple(ignored))

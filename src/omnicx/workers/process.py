@@ -1,13 +1,17 @@
 """The worker in a child process, so resolving identities runs on its own core while the
 server's process answers requests (Python runs one thread at a time per process).
 
-The parent restarts a child that dies; acknowledged work waits safely in the queue meanwhile.
+The parent stops the child with SIGTERM (it finishes the step it is in) and starts a new one
+if it dies; acknowledged work waits safely in the queue meanwhile. A child whose parent was
+killed outright stops by itself. No lock is shared between the two processes: a process
+killed while holding one would leave the other stuck.
 """
 
 import logging
 import multiprocessing
+import os
+import signal
 import threading
-from multiprocessing.synchronize import Event as ProcessEvent
 from typing import Any
 
 from omnicx.bootstrap import build
@@ -24,7 +28,7 @@ class WorkerProcess:
         self.settings = settings
         self.address = new_address()
         self.wakeup = WakeupSender(self.address)
-        self._stop: ProcessEvent = _context.Event()
+        self._stopping = threading.Event()
         self._process: Any = None
         self._monitor: threading.Thread | None = None
 
@@ -38,19 +42,20 @@ class WorkerProcess:
     def _spawn(self) -> None:
         self._process = _context.Process(
             target=_main,
-            args=(self.settings.model_dump(), self.address, self._stop),
+            args=(self.settings.model_dump(), self.address),
             name="omnicx-worker",
             daemon=True,
         )
         self._process.start()
 
     def _watch(self) -> None:
-        while not self._stop.is_set():
+        while not self._stopping.is_set():
             self._process.join(1.0)
-            if self._process.exitcode is not None and not self._stop.is_set():
-                log.error(
-                    "worker process exited with %s; starting a new one", self._process.exitcode
-                )
+            code = self._process.exitcode
+            if code is not None and not self._stopping.is_set():
+                if code == 0:
+                    return  # stopped on purpose (the whole group was told to stop)
+                log.error("worker process exited with %s; starting a new one", code)
                 self._spawn()
 
     @property
@@ -58,19 +63,33 @@ class WorkerProcess:
         return self._process.pid if self._process is not None else None
 
     def stop(self, timeout: float = 15.0) -> None:
-        self._stop.set()
-        self.wakeup.set()
+        self._stopping.set()
+        process = self._process
+        if process is None:
+            return
+        if process.is_alive():
+            process.terminate()
+        process.join(timeout)
+        if process.is_alive():
+            process.kill()
+            process.join(5)
         if self._monitor is not None:
             self._monitor.join(timeout)
-        if self._process is not None:
-            self._process.join(timeout)
-            if self._process.is_alive():
-                self._process.terminate()
-                self._process.join(5)
 
 
-def _main(values: dict[str, Any], address: str, stop: ProcessEvent) -> None:
+def _main(values: dict[str, Any], address: str) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the server, which stops us
+    parent = os.getppid()
+
+    def orphaned() -> None:
+        while not stop.wait(1.0):
+            if os.getppid() != parent:
+                stop.set()
+
+    threading.Thread(target=orphaned, name="omnicx-parent-watch", daemon=True).start()
     services = build(Settings(**values))
     listener = WakeupListener(address)
     services.wakeup = listener
