@@ -104,11 +104,13 @@ class ProfileWriter:
         source_id: str | None,
     ) -> str | None:
         """The live profile the event belongs to (created or merged as needed)."""
-        self.prefetch(observed)
+        known = self._owners
+        if any(i not in known for i in observed):
+            self.prefetch(observed)
         owners: dict[Identifier, str] = {}
         redirect = self._redirect
         for identifier in observed:
-            owner = self._owners[identifier]
+            owner = known[identifier]
             if owner is not None:
                 owners[identifier] = self.canon(owner) if owner in redirect else owner
         if len(owners) == len(observed):
