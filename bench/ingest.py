@@ -406,7 +406,7 @@ def main() -> None:
             f"raw SQLite insert    {raw:,.0f} rows/s of the same rows "
             f"(omnicx end to end = {rate / raw:.0%} of it)"
         )
-    print(f"server peak RSS      {rss} MiB")
+    print(f"peak RSS             {rss} MiB (server and worker processes)")
     if schema:
         with sa.create_engine(args.database_url, isolation_level="AUTOCOMMIT").connect() as c:
             c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
@@ -415,13 +415,19 @@ def main() -> None:
 
 
 def _peak_rss_mib(pid: int) -> int:
+    """Peak resident memory of the server and its worker child, added up."""
+    total = 0
+    pids = [pid]
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) // 1024
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            pids += [int(c) for c in (task / "children").read_text().split()]
+        for each in pids:
+            for line in Path(f"/proc/{each}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1])
     except OSError:
-        pass
-    return -1
+        return -1
+    return total // 1024
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """`create_app(settings)`: the only module a server imports (`omnicx.asgi:create_app`)."""
 
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,11 +19,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app_for(build(settings), run_worker=settings.run_worker)
 
 
+def _linux() -> bool:
+    return sys.platform.startswith("linux")
+
+
 def app_for(services: Services, *, run_worker: bool) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         worker: Worker | WorkerProcess | None = None
-        if run_worker and services.settings.worker_mode == "process":
+        # The child is woken through a Linux abstract socket; elsewhere the worker is a thread.
+        if run_worker and services.settings.worker_mode == "process" and _linux():
             worker = WorkerProcess(services.settings)
             services.wakeup = worker.wakeup
         elif run_worker:

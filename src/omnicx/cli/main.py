@@ -65,12 +65,21 @@ def migrate() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
-    worker: Annotated[bool, typer.Option(help="Run the in-process worker")] = True,
+    worker: Annotated[
+        bool | None,
+        typer.Option(help="Run the worker beside the server (default: OMNICX_RUN_WORKER)"),
+    ] = None,
+    migrate: Annotated[
+        bool, typer.Option(help="Upgrade the schema first (turn off when many servers start)")
+    ] = True,
 ) -> None:
-    """Serve the API with the in-process worker (the embedded mode)."""
+    """Serve the API; the worker runs beside it in a child process (the embedded mode)."""
     settings = load_settings()
     built = build(settings)
-    upgrade(built.engines)
+    if migrate:
+        upgrade(built.engines)
+    if worker is None:
+        worker = settings.run_worker
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     uvicorn.run(
         app_for(built, run_worker=worker),
