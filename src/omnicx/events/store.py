@@ -1,5 +1,6 @@
 """SQL storage of sources, events and the ingestion queue."""
 
+import threading
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -205,21 +206,66 @@ class SqlEventRepository:
         )
 
 
+class _Pending:
+    __slots__ = ("done", "error", "row")
+
+    def __init__(self, row: dict[str, Any]) -> None:
+        self.row = row
+        self.done = False
+        self.error: BaseException | None = None
+
+
 class SqlIngestQueue:
-    """Acknowledged, validated batches waiting for identity resolution."""
+    """Acknowledged, validated batches waiting for identity resolution.
+
+    `push` commits with group commit: requests that arrive while a write is under way are
+    written together by the next writer, in one transaction and one fsync, and each caller
+    returns only once its own row is committed.
+    """
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
+        self._cond = threading.Condition()
+        self._pending: list[_Pending] = []
+        self._writing = False
 
     def push(self, source_id: str, items: list[dict[str, Any]], received_at: int) -> None:
-        payload = orjson.dumps(items)
-        with self.engine.connect() as conn:
-            conn.execute(
-                ingest_queue.insert().values(
-                    source_id=source_id, count=len(items), payload=payload, received_at=received_at
-                )
-            )
-            conn.commit()
+        entry = _Pending(
+            {
+                "source_id": source_id,
+                "count": len(items),
+                "payload": orjson.dumps(items),
+                "received_at": received_at,
+            }
+        )
+        with self._cond:
+            self._pending.append(entry)
+            while self._writing and not entry.done:
+                self._cond.wait()
+            if entry.done:
+                if entry.error is not None:
+                    raise entry.error
+                return
+            self._writing = True
+            group, self._pending = self._pending, []
+        error: BaseException | None = None
+        try:
+            with self.engine.connect() as conn:
+                if conn.dialect.name == "sqlite":
+                    conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+                conn.begin()
+                conn.execute(ingest_queue.insert(), [p.row for p in group])
+                conn.commit()
+        except BaseException as failure:
+            error = failure
+        finally:
+            with self._cond:
+                for pending in group:
+                    pending.done, pending.error = True, error
+                self._writing = False
+                self._cond.notify_all()
+        if error is not None:
+            raise error
 
     @contextmanager
     def claim(self, max_events: int) -> Iterator["QueueClaim"]:
