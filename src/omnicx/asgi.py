@@ -50,6 +50,7 @@ def app_for(services: Services, *, run_worker: bool) -> FastAPI:
     app.state.services = services
     errors.install(app)
     app.include_router(tracking.router)
+    app.add_middleware(tracking.TrackingFastPath, services=services)
     app.include_router(customers.router)
     app.include_router(admin.router)
 

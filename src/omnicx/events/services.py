@@ -60,7 +60,7 @@ def resolve_batches(
     wanted: set[Identifier] = set()
     observed_of: list[list[Identifier]] = []
     for _, item in fresh:
-        observed = [Identifier(k, v) for k, v in item["identifiers"]]
+        observed = [_identifier(pair) for pair in item["identifiers"]]
         observed_of.append(observed)
         wanted.update(observed)
         if "previousId" in item:
@@ -111,6 +111,11 @@ def resolve_batches(
     writer.flush()
     events.insert_events(rows)
     return len(rows)
+
+
+def _identifier(pair: list[str]) -> Identifier:
+    # tuple.__new__ skips the named tuple's Python-level constructor: this runs per event.
+    return tuple.__new__(Identifier, pair)
 
 
 def _previous(writer: ProfileWriter, previous_id: str) -> Identifier:

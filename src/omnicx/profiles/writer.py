@@ -39,6 +39,7 @@ class ProfileWriter:
         self._traits: dict[str, dict[str, TraitValue]] = {}
         self._separated: set[frozenset[str]] = set()
         self._loaded: set[str] = set()
+        self._not_blocked: set[Identifier] = set()
         self._new_profiles: dict[str, dict[str, Any]] = {}
         self._new_identifiers: list[dict[str, Any]] = []
         self._merges: list[dict[str, Any]] = []
@@ -89,6 +90,16 @@ class ProfileWriter:
         self._separated |= self.repo.separations(profile_ids)
         self._loaded |= profile_ids
 
+    def _allowed(self, observed: Collection[Identifier]) -> bool:
+        """No identifier is blocked (each one is checked once per chunk)."""
+        checked = self._not_blocked
+        for identifier in observed:
+            if identifier not in checked:
+                if self.rules.is_blocked(identifier):
+                    return False
+                checked.add(identifier)
+        return True
+
     def knows(self, identifier: Identifier) -> bool:
         self.prefetch([identifier])
         return self._owners.get(identifier) is not None
@@ -116,7 +127,7 @@ class ProfileWriter:
         if len(owners) == len(observed):
             # The common case: every identifier already belongs to one profile.
             profiles = set(owners.values())
-            if len(profiles) == 1 and not any(map(self.rules.is_blocked, observed)):
+            if len(profiles) == 1 and self._allowed(observed):
                 return profiles.pop()
         decision = resolve(
             observed,

@@ -13,9 +13,10 @@ from typing import Any
 import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from omnicx.api.deps import ServicesDep
-from omnicx.api.errors import CORS
+from omnicx.api.errors import CORS, error_body
 from omnicx.api.responses import JsonResponse
 from omnicx.bootstrap import Services
 from omnicx.events import SHORT_TYPES, IngestRejected, acknowledge, decode_body, parse_call
@@ -171,5 +172,45 @@ async def project_settings(write_key: str, request: Request, services: ServicesD
                 "identify": {"__default": {"enabled": True}},
             },
         },
+        headers=CORS,
+    )
+
+
+CALL_TYPES: dict[str, str | None] = {
+    **{f"/v1/{t}": t for t in SHORT_TYPES.values()},
+    **{f"/v1/{s}": t for s, t in SHORT_TYPES.items()},
+    "/v1/batch": None,
+    "/v1/b": None,
+}
+
+
+class TrackingFastPath:
+    """ASGI middleware answering `POST` on the tracking paths before routing.
+
+    Every event enters here, so these requests skip the router, dependency injection and
+    exception middleware; they run the same `ingest` as the documented routes above, with the
+    same error bodies.
+    """
+
+    def __init__(self, app: ASGIApp, services: Services) -> None:
+        self.app = app
+        self.services = services
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or scope["method"] != "POST" or path not in CALL_TYPES:
+            await self.app(scope, receive, send)
+            return
+        try:
+            response = await ingest(Request(scope, receive), self.services, CALL_TYPES[path])
+        except IngestRejected as error:
+            response = ingest_error(error)
+        await response(scope, receive, send)
+
+
+def ingest_error(error: IngestRejected) -> Response:
+    return JsonResponse(
+        error_body(error.code, error.message, items=error.items or None),
+        status_code=error.status,
         headers=CORS,
     )
