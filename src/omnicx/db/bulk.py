@@ -117,3 +117,26 @@ def execute_many(conn: sa.Connection, sql: str, rows: Sequence[Sequence[Any]]) -
     if conn.dialect.paramstyle != "qmark":
         sql = sql.replace("?", "%s")
     conn.exec_driver_sql(sql, list(rows))
+
+
+def select_in(
+    conn: sa.Connection,
+    sql: str,
+    values: Sequence[Any],
+    *,
+    before: Sequence[Any] = (),
+    chunk: int = 500,
+) -> list[Any]:
+    """Rows of `sql`, whose `{marks}` becomes one placeholder per value, over `values` in
+    chunks; `before` are parameters placed ahead of the list. For the look-ups of a whole
+    chunk of events at once, where rendering an expanding IN through SQLAlchemy costs more
+    than the query."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    rows: list[Any] = []
+    for start in range(0, len(values), chunk):
+        part = values[start : start + chunk]
+        statement = sql.replace("{marks}", ", ".join([mark] * len(part)))
+        if mark != "?":
+            statement = statement.replace("?", "%s")
+        rows.extend(conn.exec_driver_sql(statement, (*before, *part)).all())
+    return rows

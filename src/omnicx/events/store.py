@@ -9,7 +9,7 @@ import orjson
 import sqlalchemy as sa
 
 from omnicx.db import JsonValue, UtcDateTime, metadata
-from omnicx.db.bulk import insert_many
+from omnicx.db.bulk import insert_many, select_in
 from omnicx.db.metadata import queue_metadata
 from omnicx.events.model import Source, TimelineItem
 from omnicx.kernel.moments import from_micros
@@ -100,14 +100,13 @@ class SqlEventRepository:
             by_source.setdefault(source_id, []).append(message_id)
         found: set[tuple[str, str]] = set()
         for source_id, ids in by_source.items():
-            for start in range(0, len(ids), _CHUNK):
-                rows = self.conn.execute(
-                    sa.select(events.c.message_id).where(
-                        events.c.source_id == source_id,
-                        events.c.message_id.in_(ids[start : start + _CHUNK]),
-                    )
-                )
-                found.update((source_id, m) for (m,) in rows)
+            rows = select_in(
+                self.conn,
+                "SELECT message_id FROM events WHERE source_id = ? AND message_id IN ({marks})",
+                ids,
+                before=(source_id,),
+            )
+            found.update((source_id, m) for (m,) in rows)
         return found
 
     def allocate_ids(self, count: int) -> list[int]:

@@ -4,10 +4,11 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
 from omnicx.db import JsonValue, UtcDateTime, metadata
-from omnicx.db.bulk import execute_many, insert_many, upsert_many
+from omnicx.db.bulk import execute_many, insert_many, select_in, upsert_many
 from omnicx.profiles.model import Conflict, Identifier, Merge, Profile, TraitValue
 
 ID = sa.String(36)
@@ -153,45 +154,54 @@ def _merge(row: sa.Row[Any]) -> Merge:
 class SqlProfileRepository:
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
+        self._no_separations: bool | None = None
 
     # -- identity facts ------------------------------------------------------------------
 
     def owners(self, wanted: Collection[Identifier]) -> dict[Identifier, str]:
         found: dict[Identifier, str] = {}
-        values = sorted({i.value for i in wanted})
-        for part in _chunks(values):
-            rows = self.conn.execute(
-                sa.select(identifiers.c.kind, identifiers.c.value, identifiers.c.profile_id).where(
-                    identifiers.c.value.in_(part)
-                )
-            )
-            for kind, value, profile_id in rows:
-                key = Identifier(kind, value)
-                if key in wanted:
-                    found[key] = profile_id
+        wanted = set(wanted)
+        rows = select_in(
+            self.conn,
+            "SELECT kind, value, profile_id FROM identifiers WHERE value IN ({marks})",
+            sorted({i.value for i in wanted}),
+        )
+        for kind, value, profile_id in rows:
+            key = Identifier(kind, value)
+            if key in wanted:
+                found[key] = profile_id
         return found
 
     def limited_values(
         self, profile_ids: Collection[str], kinds: Collection[str]
     ) -> dict[str, dict[str, set[str]]]:
         result: dict[str, dict[str, set[str]]] = {}
-        if not kinds:
+        if not kinds or not profile_ids:
             return result
-        for part in _chunks(sorted(profile_ids)):
-            rows = self.conn.execute(
-                sa.select(identifiers.c.profile_id, identifiers.c.kind, identifiers.c.value).where(
-                    identifiers.c.profile_id.in_(part), identifiers.c.kind.in_(list(kinds))
-                )
-            )
-            for profile_id, kind, value in rows:
-                result.setdefault(profile_id, {}).setdefault(kind, set()).add(value)
+        kind_list = sorted(kinds)
+        rows = select_in(
+            self.conn,
+            f"SELECT profile_id, kind, value FROM identifiers WHERE kind IN "  # noqa: S608
+            f"({', '.join('?' * len(kind_list))}) AND profile_id IN ({{marks}})",
+            sorted(profile_ids),
+            before=kind_list,
+        )
+        for profile_id, kind, value in rows:
+            result.setdefault(profile_id, {}).setdefault(kind, set()).add(value)
         return result
 
     def separations(self, profile_ids: Collection[str]) -> set[frozenset[str]]:
+        result: set[frozenset[str]] = set()
+        if self._no_separations is None:
+            self._no_separations = (
+                self.conn.execute(sa.select(profile_separations.c.merge_id).limit(1)).first()
+                is None
+            )
+        if self._no_separations or not profile_ids:
+            return result
         a = profiles.alias("a")
         b = profiles.alias("b")
         s = profile_separations
-        result: set[frozenset[str]] = set()
         for part in _chunks(sorted(profile_ids)):
             rows = self.conn.execute(
                 sa.select(a.c.canonical_id, b.c.canonical_id)
@@ -203,12 +213,21 @@ class SqlProfileRepository:
 
     def current_traits(self, profile_ids: Collection[str]) -> dict[str, dict[str, TraitValue]]:
         result: dict[str, dict[str, TraitValue]] = {}
-        for part in _chunks(sorted(profile_ids)):
-            rows = self.conn.execute(sa.select(traits).where(traits.c.profile_id.in_(part)))
-            for row in rows:
-                result.setdefault(row.profile_id, {})[row.key] = TraitValue(
-                    row.value, row.ts, row.channel, row.source_id, row.event_id
-                )
+        if not profile_ids:
+            return result
+        rows = select_in(
+            self.conn,
+            "SELECT profile_id, key, value, ts, channel, source_id, event_id FROM traits "
+            "WHERE profile_id IN ({marks})",
+            sorted(profile_ids),
+        )
+        raw_json = self.conn.dialect.name == "sqlite"
+        for profile_id, key, value, ts, channel, source_id, event_id in rows:
+            if raw_json and value is not None:
+                value = orjson.loads(value)
+            result.setdefault(profile_id, {})[key] = TraitValue(
+                value, ts, channel, source_id, event_id
+            )
         return result
 
     # -- writes --------------------------------------------------------------------------

@@ -18,6 +18,9 @@ from omnicx.profiles.messages import ProfileCreated, ProfilesMerged, TraitsChang
 from omnicx.profiles.model import Identifier, IdentityRules, TraitValue
 from omnicx.profiles.ports import ProfileRepository
 
+_UNKNOWN = "\0unknown"
+"""Marks an identifier not looked up yet (None means looked up and unknown)."""
+
 NAME_KEYS = frozenset({"name", "firstName", "first_name", "lastName", "last_name"})
 
 
@@ -116,19 +119,31 @@ class ProfileWriter:
     ) -> str | None:
         """The live profile the event belongs to (created or merged as needed)."""
         known = self._owners
-        if any(i not in known for i in observed):
-            self.prefetch(observed)
-        owners: dict[Identifier, str] = {}
         redirect = self._redirect
+        # The common case first: every identifier already belongs to the same profile.
+        target: str | None = None
+        for identifier in observed:
+            owner = known.get(identifier, _UNKNOWN)
+            if owner is _UNKNOWN:
+                self.prefetch(observed)
+                owner = known[identifier]
+            if owner is None:
+                target = None
+                break
+            if owner in redirect:
+                owner = self.canon(owner)
+            if target is None:
+                target = owner
+            elif owner != target:
+                target = None
+                break
+        if target is not None and self._allowed(observed):
+            return target
+        owners: dict[Identifier, str] = {}
         for identifier in observed:
             owner = known[identifier]
             if owner is not None:
                 owners[identifier] = self.canon(owner) if owner in redirect else owner
-        if len(owners) == len(observed):
-            # The common case: every identifier already belongs to one profile.
-            profiles = set(owners.values())
-            if len(profiles) == 1 and self._allowed(observed):
-                return profiles.pop()
         decision = resolve(
             observed,
             IdentityFacts(owners=owners, limited_values=self._limited, separated=self._separated),
