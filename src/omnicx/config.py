@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     sqlite_synchronous: Literal["NORMAL", "FULL"] = "FULL"
     max_event_bytes: int = 32 * 1024
     max_body_bytes: int = 500 * 1024
-    ingest_chunk_events: int = 5000
+    ingest_chunk_events: int = 10000
 
     webhook_max_attempts: int = 8
     webhook_backoff_seconds: float = 2.0

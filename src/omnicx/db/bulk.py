@@ -21,7 +21,11 @@ _plans: dict[tuple[str, str, tuple[str, ...]], _Plan] = {}
 
 
 def _json_text(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value).decode()
+    if value is None:
+        return None
+    if not value and isinstance(value, dict):
+        return "{}"
+    return orjson.dumps(value).decode()
 
 
 def _memo(processor: Processor) -> Processor:
