@@ -75,6 +75,21 @@ def upgrade() -> None:
         batch_op.create_index("ix_events_profile_ts", ["profile_id", "ts"], unique=False)
 
     op.create_table(
+        "ingest_dead_letters",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("source_id", sa.String(length=36), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.Column("payload", sa.LargeBinary(), nullable=False),
+        sa.Column("error", sa.Text(), nullable=False),
+        sa.Column("created_at", omnicx.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ingest_dead_letters")),
+    )
+    op.create_table(
         "identifiers",
         sa.Column(
             "id",
@@ -278,6 +293,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("ingest_queue")
+    op.drop_table("ingest_dead_letters")
     op.drop_table("webhook_subscriptions")
     op.drop_table("traits")
     with op.batch_alter_table("trait_history", schema=None) as batch_op:

@@ -56,6 +56,8 @@ def app_for(services: Services, *, run_worker: bool) -> FastAPI:
 
     @app.get("/health", tags=["ops"])
     def health() -> dict[str, object]:
-        return {"status": "ok", "pending_events": services.queue.pending()}
+        with services.uow(write=False) as uow:
+            dead = services.events(uow).count_dead_letters()
+        return {"status": "ok", "pending_events": services.queue.pending(), "dead_letters": dead}
 
     return app

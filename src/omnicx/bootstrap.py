@@ -126,31 +126,58 @@ class Services:
         self.wakeup.set()
 
     def process_ingest(self, max_events: int | None = None) -> int:
-        """Resolve one claim of acknowledged batches; returns how many events it stored."""
+        """Resolve one claim of acknowledged batches; returns how many events it stored.
+
+        A database that does not answer leaves the claim in the queue for the next pass. A
+        batch that fails on its own for any other reason is set aside as a dead letter
+        (kept whole, with the error, listed by the admin API) so it cannot block the queue.
+        """
         limit = max_events or self.settings.ingest_chunk_events
         with self.queue.claim(limit) as claim:
             if not claim.batches:
                 return 0
-            for attempt in range(1, 6):
-                try:
-                    with self.uow() as uow:
-                        writer = ProfileWriter(
-                            self.profiles(uow), self.rules, uow.clock.now(), uow.raise_event
-                        )
-                        stored = resolve_batches(
-                            claim.batches, events=self.events(uow), writer=writer
-                        )
-                        uow.commit()
-                    break
-                except (exc.IntegrityError, exc.OperationalError) as error:
-                    # Another worker created the same identifier first (PostgreSQL), or a
-                    # deadlock: the chunk is recomputed from fresh facts.
-                    if attempt == 5:
+            try:
+                stored = self._resolve(claim.batches)
+            except exc.OperationalError:
+                raise
+            except Exception:
+                stored = 0
+                for batch in claim.batches:
+                    try:
+                        stored += self._resolve([batch])
+                    except exc.OperationalError:
                         raise
-                    log.info("ingest chunk retried after %s", type(error).__name__)
-                    time.sleep(0.01 * attempt)
+                    except Exception as error:
+                        log.exception("ingest batch %s set aside as a dead letter", batch[0])
+                        self._set_aside(batch, error)
             claim.ack()
         return stored
+
+    def _resolve(self, batches: list[tuple[int, str, list[dict[str, Any]]]]) -> int:
+        for attempt in range(1, 6):
+            try:
+                with self.uow() as uow:
+                    writer = ProfileWriter(
+                        self.profiles(uow), self.rules, uow.clock.now(), uow.raise_event
+                    )
+                    stored = resolve_batches(batches, events=self.events(uow), writer=writer)
+                    uow.commit()
+                return stored
+            except (exc.IntegrityError, exc.OperationalError) as error:
+                # Another worker created the same identifier first (PostgreSQL), or a
+                # deadlock: the chunk is recomputed from fresh facts.
+                if attempt == 5:
+                    raise
+                log.info("ingest chunk retried after %s", type(error).__name__)
+                time.sleep(0.01 * attempt)
+        raise AssertionError("unreachable")
+
+    def _set_aside(self, batch: tuple[int, str, list[dict[str, Any]]], error: Exception) -> None:
+        with self.uow() as uow:
+            self.events(uow).add_dead_letter(
+                batch[1], batch[2], f"{type(error).__name__}: {error}"[:2000], uow.clock.now()
+            )
+            uow.commit()
 
     def process_outbox(self, limit: int = 50) -> int:
         """Deliver due outbox rows; failures come back later with exponential backoff."""

@@ -665,6 +665,6 @@ def test_the_health_check_counts_pending_events(
         headers=write_auth,
         json={"batch": [{"type": "track", "userId": "u", "event": e} for e in "ABC"]},
     ).json() == {"success": True, "accepted": 3}
-    assert client.get("/health").json() == {"status": "ok", "pending_events": 3}
+    assert client.get("/health").json() == {"status": "ok", "pending_events": 3, "dead_letters": 0}
     assert drain() == 3
-    assert client.get("/health").json() == {"status": "ok", "pending_events": 0}
+    assert client.get("/health").json() == {"status": "ok", "pending_events": 0, "dead_letters": 0}

@@ -2,6 +2,7 @@
 
 from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import Any, Protocol
 
 from omnicx.events.model import Source, TimelineItem
@@ -15,6 +16,11 @@ class EventRepository(Protocol):
     def existing_message_ids(self, keys: Collection[tuple[str, str]]) -> set[tuple[str, str]]: ...
     def allocate_ids(self, count: int) -> list[int]: ...
     def insert_events(self, rows: Sequence[dict[str, Any]]) -> None: ...
+    def add_dead_letter(
+        self, source_id: str, items: list[dict[str, Any]], error: str, now: datetime
+    ) -> None: ...
+    def dead_letters(self, limit: int) -> list[dict[str, Any]]: ...
+    def count_dead_letters(self) -> int: ...
     def timeline(
         self,
         member_ids: Collection[str],

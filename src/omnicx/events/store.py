@@ -3,6 +3,7 @@
 import threading
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -48,6 +49,17 @@ events = sa.Table(
     sa.Column("traits", JsonValue, nullable=True),
     sa.UniqueConstraint("source_id", "message_id"),
     sa.Index("ix_events_profile_ts", "profile_id", "ts"),
+)
+
+ingest_dead_letters = sa.Table(
+    "ingest_dead_letters",
+    metadata,
+    sa.Column("id", BIGID, primary_key=True, autoincrement=True),
+    sa.Column("source_id", ID, nullable=False),
+    sa.Column("count", sa.Integer(), nullable=False),
+    sa.Column("payload", sa.LargeBinary(), nullable=False),
+    sa.Column("error", sa.Text(), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
 )
 
 ingest_queue = sa.Table(
@@ -123,6 +135,42 @@ class SqlEventRepository:
 
     def insert_events(self, rows: Sequence[dict[str, Any]]) -> None:
         insert_many(self.conn, events, rows)
+
+    def add_dead_letter(
+        self, source_id: str, items: list[dict[str, Any]], error: str, now: datetime
+    ) -> None:
+        self.conn.execute(
+            ingest_dead_letters.insert().values(
+                source_id=source_id,
+                count=len(items),
+                payload=orjson.dumps(items),
+                error=error,
+                created_at=now,
+            )
+        )
+
+    def dead_letters(self, limit: int) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            sa.select(ingest_dead_letters).order_by(ingest_dead_letters.c.id.desc()).limit(limit)
+        )
+        return [
+            {
+                "id": r.id,
+                "source_id": r.source_id,
+                "count": r.count,
+                "error": r.error,
+                "created_at": r.created_at,
+                "events": orjson.loads(r.payload),
+            }
+            for r in rows
+        ]
+
+    def count_dead_letters(self) -> int:
+        return int(
+            self.conn.execute(
+                sa.select(sa.func.count()).select_from(ingest_dead_letters)
+            ).scalar_one()
+        )
 
     # -- reading -------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query, Response
 
 from omnicx.api.deps import AdminDep, ServicesDep
 from omnicx.api.schemas.admin import (
+    DeadLettersPublic,
     DeliveriesPublic,
     DeliveryPublic,
     SourceCreate,
@@ -107,3 +108,17 @@ def list_deliveries(
             for d in deliveries
         ]
     )
+
+
+@router.get(
+    "/ingest/dead-letters",
+    response_model=DeadLettersPublic,
+    summary="Acknowledged batches the worker could not resolve, newest first",
+)
+def list_dead_letters(
+    services: ServicesDep,
+    _: AdminDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> DeadLettersPublic:
+    with services.uow(write=False) as uow:
+        return DeadLettersPublic(items=services.events(uow).dead_letters(limit))

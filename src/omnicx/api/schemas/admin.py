@@ -57,3 +57,16 @@ class DeliveryPublic(BaseModel):
 
 class DeliveriesPublic(BaseModel):
     items: list[DeliveryPublic]
+
+
+class DeadLetterPublic(BaseModel):
+    id: int
+    source_id: str
+    count: int
+    error: str
+    created_at: datetime
+    events: list[dict[str, Any]] = Field(description="The batch as it was acknowledged.")
+
+
+class DeadLettersPublic(BaseModel):
+    items: list[DeadLetterPublic]
