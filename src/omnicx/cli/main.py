@@ -20,7 +20,7 @@ from omnicx.config import load_settings
 from omnicx.db.migrate import upgrade
 from omnicx.events import CHANNELS, create_source
 from omnicx.kernel import DomainError
-from omnicx.workers import Worker
+from omnicx.workers import Worker, tune_gc
 
 app = typer.Typer(
     help="omnicx: one customer, every channel, no lost context.",
@@ -80,6 +80,7 @@ def serve(
         upgrade(built.engines)
     if worker is None:
         worker = settings.run_worker
+    tune_gc()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     uvicorn.run(
         app_for(built, run_worker=worker),
@@ -96,6 +97,7 @@ def run_worker() -> None:
     built = services()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     worker = Worker(built)
+    tune_gc()
     try:
         worker.run()
     except KeyboardInterrupt:

@@ -326,25 +326,34 @@ class SqlIngestQueue:
             if conn.dialect.name == "sqlite":
                 conn = conn.execution_options(sqlite_begin="DEFERRED")
             conn.begin()
+            # Sizes first, payloads only for the rows taken: a payload spans many pages.
             query = (
-                sa.select(
-                    ingest_queue.c.id,
-                    ingest_queue.c.source_id,
-                    ingest_queue.c.count,
-                    ingest_queue.c.payload,
-                )
+                sa.select(ingest_queue.c.id, ingest_queue.c.source_id, ingest_queue.c.count)
                 .order_by(ingest_queue.c.id)
                 .limit(500)
             )
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
-            claim = QueueClaim(conn)
+            taken: list[tuple[int, str]] = []
             total = 0
-            for row_id, source_id, count, payload in conn.execute(query):
-                if claim.batches and total + count > max_events:
+            for row_id, source_id, count in conn.execute(query):
+                if taken and total + count > max_events:
                     break
-                claim.batches.append((row_id, source_id, orjson.loads(payload)))
+                taken.append((row_id, source_id))
                 total += count
+            claim = QueueClaim(conn)
+            if taken:
+                payloads = dict(
+                    conn.execute(
+                        sa.select(ingest_queue.c.id, ingest_queue.c.payload).where(
+                            ingest_queue.c.id.in_([row_id for row_id, _ in taken])
+                        )
+                    ).all()
+                )
+                claim.batches = [
+                    (row_id, source_id, orjson.loads(payloads[row_id]))
+                    for row_id, source_id in taken
+                ]
             if conn.dialect.name == "sqlite":
                 conn.rollback()
             yield claim

@@ -16,6 +16,7 @@ from typing import Any
 
 from omnicx.bootstrap import build
 from omnicx.config import Settings
+from omnicx.workers.memory import tune_gc
 from omnicx.workers.runner import Worker
 from omnicx.workers.wakeup import WakeupListener, WakeupSender, new_address
 
@@ -91,6 +92,7 @@ def _main(values: dict[str, Any], address: str) -> None:
 
     threading.Thread(target=orphaned, name="omnicx-parent-watch", daemon=True).start()
     services = build(Settings(**values))
+    tune_gc()
     listener = WakeupListener(address)
     services.wakeup = listener
     try:
