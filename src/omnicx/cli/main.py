@@ -253,4 +253,4 @@ def main() -> None:
     app()
 
 
-__all__ = ["Path", "app", "main"]
+__all__ = ["app", "main"]

@@ -25,6 +25,3 @@ class MessageBus:
         for event in events:
             for handler in self._handlers.get(type(event), ()):
                 handler(event, uow)
-
-    def handlers_for(self, event_type: type[Event]) -> list[Handler]:
-        return list(self._handlers.get(event_type, ()))

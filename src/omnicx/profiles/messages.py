@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from typing import Any
 
-from omnicx.kernel import Command, Event
+from omnicx.kernel import Event
 
 
 @dataclass(frozen=True)
@@ -35,9 +35,3 @@ class TraitsChanged(Event):
     profile_id: str
     changes: dict[str, dict[str, Any]]
     """key -> {"old": ..., "new": ..., "channel": ...}"""
-
-
-@dataclass(frozen=True)
-class UndoMerge(Command):
-    merge_id: str
-    actor: str

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any, NamedTuple
 
 
@@ -34,7 +35,7 @@ class IdentityRules:
             identifier.kind, frozenset()
         )
 
-    @property
+    @cached_property
     def limited_kinds(self) -> tuple[str, ...]:
         return tuple(kind for kind in self.limits if self.limits[kind] > 0)
 

@@ -59,10 +59,6 @@ class WorkerProcess:
                 log.error("worker process exited with %s; starting a new one", code)
                 self._spawn()
 
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
-
     def stop(self, timeout: float = 15.0) -> None:
         self._stopping.set()
         process = self._process
