@@ -291,7 +291,10 @@ def test_the_webhook_api_needs_an_admin_key(
         forbidden = client.request(method, path, headers=reader, json=json)
         assert forbidden.status_code == 403
         assert forbidden.json() == {
-            "error": {"code": "forbidden", "message": "this needs an admin key; yours is read_only"}
+            "error": {
+                "code": "forbidden",
+                "message": "this needs the webhooks.manage permission, which the read_only role lacks",
+            }
         }
         anonymous = client.request(method, path, json=json)
         assert anonymous.status_code == 401

@@ -1,12 +1,17 @@
-"""Dependencies shared by routes: the services and the caller's API key."""
+"""Dependencies shared by routes: the services and the caller, checked against a permission.
 
+Every `/api` route declares the permission it needs with `Depends(require("..."))`; the
+permission table lives in `omnicx.access.model`, so each role's reach is checked on the server.
+"""
+
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
-from omnicx.access import ApiKey, authenticate
+from omnicx.access import PERMISSIONS, Principal, authenticate
 from omnicx.bootstrap import Services
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from `omnicx keys create`.")
@@ -20,10 +25,11 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def api_key(
+def principal(
+    request: Request,
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> ApiKey:
+) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(
             401,
@@ -36,14 +42,26 @@ def api_key(
         raise HTTPException(
             401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"}
         )
-    return key
+    found = key.principal()
+    request.state.principal = found
+    return found
 
 
-def admin_key(key: Annotated[ApiKey, Depends(api_key)]) -> ApiKey:
-    if key.role != "admin":
-        raise HTTPException(403, f"this needs an admin key; yours is {key.role}")
-    return key
+def require(permission: str) -> Callable[[Principal], Principal]:
+    """A dependency that lets the caller through only if its role grants `permission`."""
+    if permission not in PERMISSIONS:
+        raise ValueError(f"unknown permission {permission!r}")
+
+    def check(caller: Annotated[Principal, Depends(principal)]) -> Principal:
+        if not caller.may(permission):
+            raise HTTPException(
+                403, f"this needs the {permission} permission, which the {caller.role} role lacks"
+            )
+        return caller
+
+    check.permission = permission  # type: ignore[attr-defined]
+    return check
 
 
-ReaderDep = Annotated[ApiKey, Depends(api_key)]
-AdminDep = Annotated[ApiKey, Depends(admin_key)]
+CustomersRead = Annotated[Principal, Depends(require("customers.read"))]
+CustomersWrite = Annotated[Principal, Depends(require("customers.write"))]

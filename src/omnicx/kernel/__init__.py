@@ -5,9 +5,9 @@ Standard library only; every other package may import it.
 
 from omnicx.kernel.bus import MessageBus
 from omnicx.kernel.clock import Clock, FixedClock, SystemClock
-from omnicx.kernel.errors import Conflict, DomainError, Invalid, NotFound
+from omnicx.kernel.errors import Conflict, DomainError, Forbidden, Gone, Invalid, NotFound
 from omnicx.kernel.ids import new_id
-from omnicx.kernel.messages import Command, Event
+from omnicx.kernel.messages import Command, Event, Query
 
 __all__ = [
     "Clock",
@@ -16,9 +16,12 @@ __all__ = [
     "DomainError",
     "Event",
     "FixedClock",
+    "Forbidden",
+    "Gone",
     "Invalid",
     "MessageBus",
     "NotFound",
+    "Query",
     "SystemClock",
     "new_id",
 ]

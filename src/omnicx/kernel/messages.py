@@ -1,4 +1,5 @@
-"""Commands say what to do (imperative names); events say what happened (past tense)."""
+"""Commands say what to do (imperative names); events say what happened (past tense);
+queries ask every domain that answers them for its part (a subject-access export, say)."""
 
 from dataclasses import dataclass
 
@@ -10,4 +11,9 @@ class Command:
 
 @dataclass(frozen=True)
 class Event:
+    pass
+
+
+@dataclass(frozen=True)
+class Query:
     pass

@@ -2,9 +2,10 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
-from omnicx.api.deps import AdminDep, ServicesDep
+from omnicx.access import Principal
+from omnicx.api.deps import ServicesDep, require
 from omnicx.api.schemas.admin import (
     DeadLettersPublic,
     DeliveriesPublic,
@@ -22,6 +23,10 @@ from omnicx.kernel import NotFound
 from omnicx.webhooks import Subscription, create_subscription, delete_subscription
 
 router = APIRouter(prefix="/api", tags=["admin"])
+
+SourcesManage = Annotated[Principal, Depends(require("sources.manage"))]
+WebhooksManage = Annotated[Principal, Depends(require("webhooks.manage"))]
+IngestManage = Annotated[Principal, Depends(require("ingest.manage"))]
 
 
 def _source(s: Source) -> SourcePublic:
@@ -41,7 +46,7 @@ def _webhook(s: Subscription) -> WebhookPublic:
 
 
 @router.post("/sources", response_model=SourcePublic, status_code=201)
-def add_source(body: SourceCreate, services: ServicesDep, _: AdminDep) -> SourcePublic:
+def add_source(body: SourceCreate, services: ServicesDep, _: SourcesManage) -> SourcePublic:
     with services.uow() as uow:
         source = create_source(services.events(uow), body.name, body.channel, uow.clock.now())
         uow.commit()
@@ -49,13 +54,13 @@ def add_source(body: SourceCreate, services: ServicesDep, _: AdminDep) -> Source
 
 
 @router.get("/sources", response_model=SourcesPublic)
-def list_sources(services: ServicesDep, _: AdminDep) -> SourcesPublic:
+def list_sources(services: ServicesDep, _: SourcesManage) -> SourcesPublic:
     with services.uow(write=False) as uow:
         return SourcesPublic(items=[_source(s) for s in services.events(uow).list_sources()])
 
 
 @router.post("/webhooks", response_model=WebhookCreated, status_code=201)
-def add_webhook(body: WebhookCreate, services: ServicesDep, _: AdminDep) -> WebhookCreated:
+def add_webhook(body: WebhookCreate, services: ServicesDep, _: WebhooksManage) -> WebhookCreated:
     with services.uow() as uow:
         subscription = create_subscription(
             services.webhooks(uow), body.url, body.topics, body.description, uow.clock.now()
@@ -66,13 +71,13 @@ def add_webhook(body: WebhookCreate, services: ServicesDep, _: AdminDep) -> Webh
 
 
 @router.get("/webhooks", response_model=WebhooksPublic)
-def list_webhooks(services: ServicesDep, _: AdminDep) -> WebhooksPublic:
+def list_webhooks(services: ServicesDep, _: WebhooksManage) -> WebhooksPublic:
     with services.uow(write=False) as uow:
         return WebhooksPublic(items=[_webhook(s) for s in services.webhooks(uow).active()])
 
 
 @router.delete("/webhooks/{webhook_id}", status_code=204)
-def remove_webhook(webhook_id: str, services: ServicesDep, _: AdminDep) -> Response:
+def remove_webhook(webhook_id: str, services: ServicesDep, _: WebhooksManage) -> Response:
     with services.uow() as uow:
         delete_subscription(services.webhooks(uow), webhook_id)
         uow.commit()
@@ -84,7 +89,7 @@ def remove_webhook(webhook_id: str, services: ServicesDep, _: AdminDep) -> Respo
 def list_deliveries(
     webhook_id: str,
     services: ServicesDep,
-    _: AdminDep,
+    _: WebhooksManage,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> DeliveriesPublic:
     with services.uow(write=False) as uow:
@@ -117,7 +122,7 @@ def list_deliveries(
 )
 def list_dead_letters(
     services: ServicesDep,
-    _: AdminDep,
+    _: IngestManage,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> DeadLettersPublic:
     with services.uow(write=False) as uow:

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import RedirectResponse
 
-from omnicx.api.deps import AdminDep, ReaderDep, ServicesDep
+from omnicx.api.deps import CustomersRead, CustomersWrite, ServicesDep
 from omnicx.api.schemas.customers import (
     ConflictPublic,
     ConflictsPublic,
@@ -65,7 +65,7 @@ def _item(item: TimelineItem) -> TimelineItemPublic:
 @router.get("/customers", response_model=CustomersPublic, summary="Search customers")
 def search_customers(
     services: ServicesDep,
-    _: ReaderDep,
+    _: CustomersRead,
     q: Annotated[
         str,
         Query(
@@ -97,7 +97,7 @@ def search_customers(
 )
 def lookup_customer(
     services: ServicesDep,
-    _: ReaderDep,
+    _: CustomersRead,
     kind: Annotated[str, Query(description="email, phone, user_id, anonymous_id, loyalty_id…")],
     value: Annotated[str, Query(min_length=1, max_length=320)],
 ) -> CustomerPublic:
@@ -121,7 +121,7 @@ def lookup_customer(
     },
 )
 def get_customer(
-    customer_id: str, services: ServicesDep, _: ReaderDep
+    customer_id: str, services: ServicesDep, _: CustomersRead
 ) -> CustomerPublic | RedirectResponse:
     with services.uow(write=False) as uow:
         profile = find_profile(services.profiles(uow), customer_id)
@@ -138,7 +138,7 @@ def get_customer(
 def get_timeline(
     customer_id: str,
     services: ServicesDep,
-    _: ReaderDep,
+    _: CustomersRead,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     channel: Annotated[list[str] | None, Query()] = None,
@@ -171,7 +171,7 @@ def get_timeline(
     responses={307: {"description": "A merged id: follow to the surviving profile"}},
 )
 def get_context(
-    customer_id: str, services: ServicesDep, _: ReaderDep
+    customer_id: str, services: ServicesDep, _: CustomersRead
 ) -> CustomerContext | RedirectResponse:
     with services.uow(write=False) as uow:
         repo = services.profiles(uow)
@@ -206,7 +206,7 @@ def get_context(
 
 
 @router.get("/customers/{customer_id}/merges", response_model=MergesPublic)
-def list_merges(customer_id: str, services: ServicesDep, _: ReaderDep) -> MergesPublic:
+def list_merges(customer_id: str, services: ServicesDep, _: CustomersRead) -> MergesPublic:
     with services.uow(write=False) as uow:
         profile = find_profile(services.profiles(uow), customer_id)
         merges = services.profiles(uow).merges_of(profile.canonical_id)
@@ -218,12 +218,12 @@ def list_merges(customer_id: str, services: ServicesDep, _: ReaderDep) -> Merges
     response_model=MergePublic,
     summary="Undo a merge: the merged profile comes back with what it brought",
 )
-def undo(merge_id: str, services: ServicesDep, key: AdminDep) -> MergePublic:
+def undo(merge_id: str, services: ServicesDep, caller: CustomersWrite) -> MergePublic:
     with services.uow() as uow:
         merge = undo_merge(
             services.profiles(uow),
             merge_id,
-            actor=f"api_key:{key.name}",
+            actor=f"{caller.kind}:{caller.name}",
             now=uow.clock.now(),
             raise_event=uow.raise_event,
         )
@@ -241,7 +241,7 @@ def undo(merge_id: str, services: ServicesDep, key: AdminDep) -> MergePublic:
 )
 def list_conflicts(
     services: ServicesDep,
-    _: ReaderDep,
+    _: CustomersRead,
     customer_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> ConflictsPublic:

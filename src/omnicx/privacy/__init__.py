@@ -1,0 +1,1 @@
+"""Privacy: subject access and erasure across every domain, suppression, retention, audit."""
