@@ -293,7 +293,9 @@ def test_the_webhook_api_needs_an_admin_key(
         assert forbidden.json() == {
             "error": {
                 "code": "forbidden",
-                "message": "this needs the webhooks.manage permission, which the read_only role lacks",
+                "message": (
+                    "this needs the webhooks.manage permission, which the read_only role lacks"
+                ),
             }
         }
         anonymous = client.request(method, path, json=json)
