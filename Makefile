@@ -38,6 +38,7 @@ check: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/python -m omnicx.schema
+	UV=$(UV) BIN=$(BIN) scripts/audit-deps
 
 bench: install
 	$(BIN)/python bench/ingest.py

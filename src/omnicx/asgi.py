@@ -7,8 +7,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from omnicx import __version__
-from omnicx.api import errors
-from omnicx.api.routes import admin, customers, tracking
+from omnicx.api import audit, errors, security
+from omnicx.api.routes import access, admin, customers, privacy, tracking
 from omnicx.bootstrap import Services, build
 from omnicx.config import Settings, load_settings
 from omnicx.workers import Worker, WorkerProcess
@@ -48,11 +48,15 @@ def app_for(services: Services, *, run_worker: bool) -> FastAPI:
         description="One customer, every channel, no lost context.",
     )
     app.state.services = services
-    errors.install(app)
+    errors.install(app, max_body_bytes=services.settings.max_request_bytes)
+    audit.install(app, services)
     app.include_router(tracking.router)
     app.add_middleware(tracking.TrackingFastPath, services=services)
+    security.install(app, services)
+    app.include_router(access.router)
     app.include_router(customers.router)
     app.include_router(admin.router)
+    app.include_router(privacy.router)
 
     @app.get("/health", tags=["ops"])
     def health() -> dict[str, object]:

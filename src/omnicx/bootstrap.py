@@ -14,14 +14,27 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy import exc
 
-from omnicx.access.store import SqlApiKeyRepository
+from omnicx.access import Argon2PasswordHasher, PasswordHasher, Throttle
+from omnicx.access.store import SqlApiKeyRepository, SqlSessionRepository, SqlUserRepository
 from omnicx.config import Settings
+from omnicx.crypto import FieldCipher, KeyFileError, load_key_source
 from omnicx.db import Engines, UnitOfWork, UnitOfWorkFactory, create_engines, outbox
 from omnicx.events.model import Source
 from omnicx.events.parse import IdentityConfig, IngestLimits
+from omnicx.events.privacy import EventsPrivacy
 from omnicx.events.services import resolve_batches
 from omnicx.events.store import SqlEventRepository, SqlIngestQueue
 from omnicx.kernel import Clock, Event, MessageBus, SystemClock
+from omnicx.privacy import (
+    Actor,
+    PrivacyRequest,
+    SuppressionScreen,
+    apply_retention,
+    erase_subject,
+    export_subject,
+    read_archive,
+)
+from omnicx.privacy.store import SqlPrivacyRepository
 from omnicx.profiles import (
     IdentityRules,
     ProfileCreated,
@@ -30,10 +43,12 @@ from omnicx.profiles import (
     ProfileWriter,
     TraitsChanged,
 )
+from omnicx.profiles import privacy as profiles_privacy
 from omnicx.profiles.store import SqlProfileRepository
 from omnicx.webhooks import Subscription, deliver, fan_out
 from omnicx.webhooks.http import HttpxWebhookSender
 from omnicx.webhooks.ports import WebhookSender
+from omnicx.webhooks.privacy import WebhooksPrivacy
 from omnicx.webhooks.services import DeliveryFailed
 from omnicx.webhooks.store import DELIVER, SqlSubscriptionRepository
 
@@ -77,23 +92,110 @@ class Services:
     limits: IngestLimits
     identity: IdentityConfig
     sender: WebhookSender
+    cipher: FieldCipher
     wakeup: Signal = field(default_factory=threading.Event)
+    passwords: PasswordHasher = field(default_factory=Argon2PasswordHasher)
+    throttle: Throttle = field(default_factory=lambda: Throttle("memory://", {}))
     _sources: dict[str, tuple[float, Source | None]] = field(default_factory=dict)
     _subscriptions: tuple[float, list[Subscription]] = (0.0, [])
 
     # -- repositories bound to a unit of work ----------------------------------------------
 
     def profiles(self, uow: UnitOfWork) -> SqlProfileRepository:
-        return SqlProfileRepository(uow.conn)
+        return SqlProfileRepository(uow.conn, self.cipher)
 
     def events(self, uow: UnitOfWork) -> SqlEventRepository:
-        return SqlEventRepository(uow.conn)
+        return SqlEventRepository(uow.conn, self.cipher)
 
     def api_keys(self, uow: UnitOfWork) -> SqlApiKeyRepository:
         return SqlApiKeyRepository(uow.conn)
 
+    def users(self, uow: UnitOfWork) -> SqlUserRepository:
+        return SqlUserRepository(uow.conn)
+
+    def sessions(self, uow: UnitOfWork) -> SqlSessionRepository:
+        return SqlSessionRepository(uow.conn)
+
     def webhooks(self, uow: UnitOfWork) -> SqlSubscriptionRepository:
-        return SqlSubscriptionRepository(uow.conn, uow.clock.now())
+        return SqlSubscriptionRepository(uow.conn, uow.clock.now(), self.cipher)
+
+    def privacy(self, uow: UnitOfWork) -> SqlPrivacyRepository:
+        return SqlPrivacyRepository(uow.conn)
+
+    def audit(self, uow: UnitOfWork) -> SqlPrivacyRepository:
+        """The append-only audit log (kept with privacy's other records)."""
+        return SqlPrivacyRepository(uow.conn)
+
+    # -- privacy ---------------------------------------------------------------------------
+
+    def export_customer(self, customer_id: str, actor: Actor, reason: str) -> PrivacyRequest:
+        """A subject-access export of everything every domain holds, kept as a sealed archive."""
+        with self.uow() as uow:
+            request = export_subject(
+                self.bus,
+                uow,
+                self.privacy(uow),
+                self.cipher,
+                customer_id=customer_id,
+                actor=actor,
+                reason=reason,
+                now=uow.clock.now(),
+                keep_days=self.settings.retention_export_archives_days,
+            )
+            uow.commit()
+        return request
+
+    def erase_customer(self, customer_id: str, actor: Actor, reason: str) -> PrivacyRequest:
+        """Erase the person from every domain in one transaction; on SQLite the deleted pages
+        are zeroed (secure_delete) and the WAL is checkpointed and truncated afterwards."""
+        with self.uow() as uow:
+            request = erase_subject(
+                self.bus,
+                uow,
+                self.privacy(uow),
+                self.cipher,
+                customer_id=customer_id,
+                actor=actor,
+                reason=reason,
+                now=uow.clock.now(),
+            )
+            uow.commit()
+        self.forget_subscriptions()
+        if self.engines.is_sqlite:
+            raw = self.engines.main.raw_connection()
+            try:
+                cursor = raw.cursor()
+                cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                cursor.close()
+            finally:
+                raw.close()
+        return request
+
+    def archive(self, request_id: str) -> bytes:
+        with self.uow(write=False) as uow:
+            return read_archive(self.privacy(uow), self.cipher, request_id, uow.clock.now())
+
+    def apply_retention(self, *, dry_run: bool = False, limit: int = 10_000) -> dict[str, int]:
+        """Apply every retention policy: passes of at most `limit` rows per kind, each in its
+        own transaction, until nothing is due (a dry run only counts)."""
+        total: dict[str, int] = {}
+        while True:
+            with self.uow() as uow:
+                counts = apply_retention(
+                    self.bus,
+                    uow,
+                    self.privacy(uow),
+                    now=uow.clock.now(),
+                    policies=self.settings.retention_policies,
+                    dry_run=dry_run,
+                    limit=limit,
+                )
+                if not dry_run:
+                    uow.commit()
+            for kind, count in counts.items():
+                total[kind] = total.get(kind, 0) + count
+            if dry_run or not any(count >= limit for count in counts.values()):
+                return total
 
     # -- caches ----------------------------------------------------------------------------
 
@@ -101,7 +203,7 @@ class Services:
         """Sources by write key, cached for a few seconds (a miss is looked up again soon)."""
         now = time.monotonic()
         hit = self._sources.get(write_key)
-        if hit is not None and now - hit[0] < (30.0 if hit[1] else 2.0):
+        if hit is not None and now - hit[0] < (5.0 if hit[1] else 2.0):
             return hit[1]
         with self.uow(write=False) as uow:
             source = self.events(uow).source_by_key(write_key)
@@ -109,6 +211,11 @@ class Services:
             self._sources.clear()
         self._sources[write_key] = (now, source)
         return source
+
+    def forget_sources(self) -> None:
+        """Drop this process's cached sources (after a write key changes); other processes
+        drop theirs within the cache's few seconds."""
+        self._sources.clear()
 
     def subscriptions(self, uow: UnitOfWork) -> list[Subscription]:
         stamp, cached = self._subscriptions
@@ -160,7 +267,10 @@ class Services:
                     writer = ProfileWriter(
                         self.profiles(uow), self.rules, uow.clock.now(), uow.raise_event
                     )
-                    stored = resolve_batches(batches, events=self.events(uow), writer=writer)
+                    screen = SuppressionScreen(self.privacy(uow), self.cipher, uow.clock.now())
+                    stored = resolve_batches(
+                        batches, events=self.events(uow), writer=writer, screen=screen
+                    )
                     uow.commit()
                 return stored
             except (exc.IntegrityError, exc.OperationalError) as error:
@@ -204,7 +314,7 @@ class Services:
             )
             uow.commit()
         for row in due:
-            error = self._handle(row.topic, row.key, row.payload)
+            error = self._handle(row.topic, row.key, self.cipher.reveal(row.payload))
             self._settle(row.id, row.attempts + 1, error)
         return len(due)
 
@@ -257,10 +367,30 @@ class Services:
         self.engines.dispose()
 
 
+class StartupError(Exception):
+    """A setting the process cannot start with; the message names it."""
+
+
+def build_cipher(settings: Settings) -> FieldCipher:
+    try:
+        source = load_key_source(
+            settings.data_key_list(), settings.index_key_bytes(), settings.data_dir
+        )
+    except (KeyFileError, ValueError) as error:
+        raise StartupError(f"data keys: {error}") from None
+    return FieldCipher(
+        source.keyring(),
+        frozenset(settings.sensitive_fields),
+        source=source,
+        refresh_seconds=settings.key_refresh_seconds,
+    )
+
+
 def build(
     settings: Settings, *, clock: Clock | None = None, sender: WebhookSender | None = None
 ) -> Services:
     clock = clock or SystemClock()
+    cipher = build_cipher(settings)
     bus = MessageBus()
     engines = create_engines(
         settings.resolved_database_url, synchronous=settings.sqlite_synchronous
@@ -271,15 +401,26 @@ def build(
         bus=bus,
         engines=engines,
         uow=UnitOfWorkFactory(engines.main, bus, clock),
-        queue=SqlIngestQueue(engines.queue),
+        queue=SqlIngestQueue(engines.queue, cipher),
         rules=identity_rules(settings),
         limits=IngestLimits(settings.max_event_bytes, settings.max_body_bytes),
         identity=IdentityConfig(
             kinds=settings.all_identifier_kinds, region=settings.default_region
         ),
         sender=sender or HttpxWebhookSender(settings.webhook_timeout_seconds),
+        cipher=cipher,
     )
     services.uow.after_commit = services.wake
+    services.throttle = Throttle(
+        settings.rate_limit_storage,
+        {
+            "tracking_key": settings.rate_limit_tracking_key,
+            "tracking_address": settings.rate_limit_tracking_address,
+            "login_address": settings.rate_limit_login_address,
+            "login_email": settings.rate_limit_login_email,
+            "api": settings.rate_limit_api,
+        },
+    )
 
     def to_webhooks(event: Event, uow: UnitOfWork) -> None:
         subscriptions = services.subscriptions(uow)
@@ -288,4 +429,12 @@ def build(
 
     for event_type in (ProfileCreated, ProfilesMerged, ProfileUnmerged, TraitsChanged):
         bus.subscribe(event_type, to_webhooks)
+    _register_privacy(services)
     return services
+
+
+def _register_privacy(services: Services) -> None:
+    """Each domain answers privacy's queries for the data it keeps (docs/architecture.md)."""
+    profiles_privacy.register(services.bus)
+    EventsPrivacy(services.cipher).register(services.bus)
+    WebhooksPrivacy(services.cipher).register(services.bus)

@@ -14,7 +14,9 @@ from omnicx.db.migrate import drift, upgrade
 
 def load_tables() -> None:
     import omnicx.access.store
+    import omnicx.events.privacy_store
     import omnicx.events.store
+    import omnicx.privacy.store
     import omnicx.profiles.store
     import omnicx.webhooks.store  # noqa: F401
 

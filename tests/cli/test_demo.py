@@ -138,8 +138,12 @@ def test_demo_command_loads_once_then_skips(
         assert re.search(rf"^  {re.escape(name)} +{channel} +\S{{32}}$", first.stdout, re.M)
     key = re.search(r"Admin API key \(shown only now\): (ocx_\S+)", first.stdout)
     assert key is not None
+    searched = re.search(r'--data-urlencode "q=(\S+)"', first.stdout)
+    assert searched is not None
     customers = client.get(
-        "/api/customers", params={"q": "@"}, headers={"Authorization": f"Bearer {key.group(1)}"}
+        "/api/customers",
+        params={"q": searched.group(1)},
+        headers={"Authorization": f"Bearer {key.group(1)}"},
     )
     assert customers.status_code == 200
     assert customers.json()["items"]

@@ -47,7 +47,7 @@ def owners_by_email(services: Services) -> dict[str, set[str]]:
         )
         result: dict[str, set[str]] = {}
         for email, device, _ in rows:
-            result.setdefault(email, set()).add(device)
+            result.setdefault(services.cipher.reveal(email), set()).add(device)
         return result
 
 

@@ -1,27 +1,79 @@
-"""Access: API keys and staff users, their roles and what each role may do."""
+"""Access: API keys and staff users, their roles and sessions, and rate limits."""
 
 from omnicx.access.model import (
     KEY_SCOPES,
+    LANGUAGES,
     PERMISSIONS,
     ROLE_PERMISSIONS,
     ROLES,
     STAFF_ROLES,
     ApiKey,
     Principal,
+    RateLimited,
+    Session,
+    StaffUser,
+    Unauthenticated,
     principal_for_role,
 )
-from omnicx.access.services import authenticate, create_api_key, hash_secret
+from omnicx.access.passwords import Argon2PasswordHasher
+from omnicx.access.ports import (
+    ApiKeyRepository,
+    PasswordHasher,
+    SessionRepository,
+    UserRepository,
+)
+from omnicx.access.services import (
+    API_KEY_PREFIX,
+    SESSION_PREFIX,
+    SignedIn,
+    authenticate,
+    create_api_key,
+    create_user,
+    get_user,
+    hash_secret,
+    log_in,
+    log_out,
+    normalize_email,
+    reset_password,
+    revoke_api_key,
+    session_user,
+    update_user,
+)
+from omnicx.access.throttle import Throttle
 
 __all__ = [
+    "API_KEY_PREFIX",
     "KEY_SCOPES",
+    "LANGUAGES",
     "PERMISSIONS",
     "ROLES",
     "ROLE_PERMISSIONS",
+    "SESSION_PREFIX",
     "STAFF_ROLES",
     "ApiKey",
+    "ApiKeyRepository",
+    "Argon2PasswordHasher",
+    "PasswordHasher",
     "Principal",
+    "RateLimited",
+    "Session",
+    "SessionRepository",
+    "SignedIn",
+    "StaffUser",
+    "Throttle",
+    "Unauthenticated",
+    "UserRepository",
     "authenticate",
     "create_api_key",
+    "create_user",
+    "get_user",
     "hash_secret",
+    "log_in",
+    "log_out",
+    "normalize_email",
     "principal_for_role",
+    "reset_password",
+    "revoke_api_key",
+    "session_user",
+    "update_user",
 ]

@@ -1,6 +1,19 @@
+"""Who may do what: permissions, the roles that grant them, and the callers that hold a role.
+
+    Caller kinds
+    ├── api_key    a machine: scope admin or read_only (source write keys are the ingest-only
+    │              keys and never reach /api)
+    └── user       a staff member signed in with a session: admin, agent, store_associate,
+                   marketer or analyst
+
+Every `/api` route names one permission; a role either grants it or the call is refused (403).
+"""
+
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
+
+from omnicx.kernel import DomainError
 
 PERMISSIONS: dict[str, str] = {
     "customers.read": "read customer profiles, context, timelines and identity conflicts",
@@ -10,27 +23,55 @@ PERMISSIONS: dict[str, str] = {
     "privacy.manage": "retention policies and the suppression list",
     "audit.read": "read and export the audit log",
     "analytics.read": "read reports",
-    "sources.manage": "create and list sources and their write keys",
+    "sources.manage": "create and list sources and rotate their write keys",
     "webhooks.manage": "manage outbound webhook subscriptions",
     "ingest.manage": "inspect ingestion dead letters",
     "keys.manage": "create, list and revoke API keys",
-    "users.manage": "create, list and disable staff users",
+    "users.manage": "create, list, change and disable staff users",
 }
 """Every permission a route may require; later domains add theirs here."""
 
 STAFF_ROLES = ("admin", "agent", "store_associate", "marketer", "analyst")
+"""Roles of staff users: the head office admin, call-centre agents, store associates at the
+till, marketers and analysts."""
+
 KEY_SCOPES = ("admin", "read_only")
-ROLES = KEY_SCOPES
 """Scopes an API key may have (source write keys are the ingest-only keys)."""
+ROLES = KEY_SCOPES
+
+LANGUAGES = ("en", "pt-BR", "es")
+"""Languages a staff user may see the console in."""
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    # Runs the platform: users, keys, sources, webhooks, privacy requests and the audit log.
     "admin": frozenset(PERMISSIONS),
+    # Integrations that only look customers up (a support desk, a store app).
     "read_only": frozenset({"customers.read", "analytics.read"}),
-    "agent": frozenset({"customers.read"}),
+    # Call-centre agents see the whole customer and fix what a bad link joined.
+    "agent": frozenset({"customers.read", "customers.write"}),
+    # At the till: look a customer up by phone or email, see their history; change nothing.
     "store_associate": frozenset({"customers.read"}),
+    # Campaigns need to read customers and reports.
     "marketer": frozenset({"customers.read", "analytics.read"}),
+    # Reports only: aggregates, never a single customer's record.
     "analyst": frozenset({"analytics.read"}),
 }
+
+
+class Unauthenticated(DomainError):
+    """No valid credentials: unknown, revoked or expired, or a wrong password."""
+
+    status = 401
+
+
+class RateLimited(DomainError):
+    """Too many requests; `retry_after` is how many seconds to wait."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__("rate_limited", message)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -42,15 +83,25 @@ class Principal:
     name: str
     role: str
     permissions: frozenset[str]
+    session_id: str | None = None
 
     def may(self, permission: str) -> bool:
         return permission in self.permissions
 
+    @property
+    def actor(self) -> str:
+        """How the audit trail names this caller, e.g. `user:<id>` or `api_key:<id>`."""
+        return f"{self.kind}:{self.id}"
+
 
 def principal_for_role(
-    kind: Literal["api_key", "user"], id: str, name: str, role: str
+    kind: Literal["api_key", "user"],
+    id: str,
+    name: str,
+    role: str,
+    session_id: str | None = None,
 ) -> Principal:
-    return Principal(kind, id, name, role, ROLE_PERMISSIONS.get(role, frozenset()))
+    return Principal(kind, id, name, role, ROLE_PERMISSIONS.get(role, frozenset()), session_id)
 
 
 @dataclass(frozen=True)
@@ -61,6 +112,49 @@ class ApiKey:
     prefix: str
     created_at: datetime
     revoked_at: datetime | None
+    last_used_at: datetime | None = None
+    created_by: str | None = None
 
     def principal(self) -> Principal:
         return principal_for_role("api_key", self.id, self.name, self.role)
+
+
+@dataclass(frozen=True)
+class StaffUser:
+    id: str
+    email: str
+    name: str
+    role: str
+    language: str
+    created_at: datetime
+    updated_at: datetime
+    disabled_at: datetime | None = None
+    last_login_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.disabled_at is None
+
+    def principal(self, session_id: str | None = None) -> Principal:
+        return principal_for_role("user", self.id, self.name, self.role, session_id)
+
+
+@dataclass(frozen=True)
+class Session:
+    """A signed-in staff user. The token is shown once and kept only as its SHA-256 hash;
+    `csrf_secret` lets a browser (cookie) session prove a form came from the console."""
+
+    id: str
+    user_id: str
+    created_at: datetime
+    expires_at: datetime
+    last_seen_at: datetime
+    client_address: str | None
+    user_agent: str | None
+    csrf_secret: str
+    revoked_at: datetime | None = None
+
+    def live(self, now: datetime, idle_limit_seconds: int) -> bool:
+        if self.revoked_at is not None or now >= self.expires_at:
+            return False
+        return (now - self.last_seen_at).total_seconds() < idle_limit_seconds

@@ -2,19 +2,35 @@
 
 Every `/api` route declares the permission it needs with `Depends(require("..."))`; the
 permission table lives in `omnicx.access.model`, so each role's reach is checked on the server.
+The bearer token is an API key (`ocx_…`) or a staff session token (`ocs_…`).
 """
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
-from omnicx.access import PERMISSIONS, Principal, authenticate
+from omnicx.access import (
+    PERMISSIONS,
+    SESSION_PREFIX,
+    Principal,
+    authenticate,
+    session_user,
+)
 from omnicx.bootstrap import Services
 
-_bearer = HTTPBearer(auto_error=False, description="An API key from `omnicx keys create`.")
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An API key from `omnicx keys create`, or a session token from "
+    "`POST /api/auth/login`.",
+)
+
+SEEN_EVERY = timedelta(minutes=1)
+"""How stale `last_used_at` of a key or `last_seen_at` of a session may get before a request
+writes it again: a read stays a read most of the time."""
 
 
 def get_services(request: Request) -> Services:
@@ -25,26 +41,51 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
+def _unauthorized(message: str) -> HTTPException:
+    return HTTPException(401, message, headers={"WWW-Authenticate": "Bearer"})
+
+
 def principal(
     request: Request,
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise HTTPException(
-            401,
-            "send an API key as `Authorization: Bearer <key>`",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    with services.uow(write=False) as uow:
-        key = authenticate(services.api_keys(uow), credentials.credentials)
-    if key is None:
-        raise HTTPException(
-            401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"}
-        )
-    found = key.principal()
-    request.state.principal = found
-    return found
+        raise _unauthorized("send an API key or a session token as `Authorization: Bearer <token>`")
+    token = credentials.credentials
+    now = services.clock.now()
+    if token.startswith(SESSION_PREFIX):
+        idle = int(services.settings.session_idle_minutes * 60)
+        with services.uow(write=False) as uow:
+            found = session_user(
+                services.users(uow), services.sessions(uow), token, now, idle_seconds=idle
+            )
+        if found is None:
+            raise _unauthorized("unknown, expired or revoked session: sign in again")
+        session, user = found
+        caller = user.principal(session.id)
+        if now - session.last_seen_at >= SEEN_EVERY:
+            with services.uow() as uow:
+                services.sessions(uow).touch(session.id, now)
+                uow.commit()
+        services.throttle.hit("api", f"session:{session.id}")
+    else:
+        with services.uow(write=False) as uow:
+            key = authenticate(services.api_keys(uow), token)
+        if key is None:
+            raise _unauthorized("unknown or revoked API key")
+        caller = key.principal()
+        if key.last_used_at is None or now - key.last_used_at >= SEEN_EVERY:
+            with services.uow() as uow:
+                services.api_keys(uow).mark_used(key.id, now)
+                uow.commit()
+        services.throttle.hit("api", f"key:{key.id}")
+    request.state.principal = caller
+    return caller
+
+
+Caller = Annotated[Principal, Depends(principal)]
+"""Any authenticated caller, whatever its role (who am I, sign out)."""
 
 
 def require(permission: str) -> Callable[[Principal], Principal]:
@@ -52,7 +93,7 @@ def require(permission: str) -> Callable[[Principal], Principal]:
     if permission not in PERMISSIONS:
         raise ValueError(f"unknown permission {permission!r}")
 
-    def check(caller: Annotated[Principal, Depends(principal)]) -> Principal:
+    def check(caller: Caller) -> Principal:
         if not caller.may(permission):
             raise HTTPException(
                 403, f"this needs the {permission} permission, which the {caller.role} role lacks"
@@ -65,3 +106,5 @@ def require(permission: str) -> Callable[[Principal], Principal]:
 
 CustomersRead = Annotated[Principal, Depends(require("customers.read"))]
 CustomersWrite = Annotated[Principal, Depends(require("customers.write"))]
+UsersManage = Annotated[Principal, Depends(require("users.manage"))]
+KeysManage = Annotated[Principal, Depends(require("keys.manage"))]

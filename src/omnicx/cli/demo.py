@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from omnicx.access import create_api_key
+from omnicx.access import STAFF_ROLES, create_api_key, create_user, reset_password
 from omnicx.bootstrap import Services
 from omnicx.db.migrate import upgrade
 from omnicx.events import Source, acknowledge, create_source, parse_call
@@ -644,13 +644,13 @@ TOTALS = {
     "conflicts": "SELECT count(*) FROM identity_conflicts",
 }
 SAMPLE = """
-SELECT p.id, p.email, p.phone FROM profiles p JOIN identifiers i ON i.profile_id = p.id
+SELECT p.id, p.email, p.phone, count(DISTINCT i.channel) AS channels
+FROM profiles p JOIN identifiers i ON i.profile_id = p.id
 WHERE p.id = p.canonical_id AND p.email IS NOT NULL AND p.phone IS NOT NULL
 GROUP BY p.id, p.email, p.phone
-ORDER BY count(DISTINCT i.channel) DESC, p.email
-LIMIT 1
 """
-"""A customer worth opening first: known in the most channels (the email breaks ties)."""
+"""Customers worth opening first: known in the most channels (the email breaks ties, once
+opened: contacts rest sealed)."""
 
 
 @dataclass
@@ -756,8 +756,13 @@ def totals(services: Services) -> dict[str, int]:
 
 def sample(services: Services) -> dict[str, str] | None:
     with services.uow(write=False) as uow:
-        row = uow.conn.execute(sa.text(SAMPLE)).first()
-    return {"id": row.id, "email": row.email, "phone": row.phone} if row else None
+        rows = uow.conn.execute(sa.text(SAMPLE)).all()
+    if not rows:
+        return None
+    top = max(row.channels for row in rows)
+    reveal = services.cipher.reveal
+    row = min((r for r in rows if r.channels == top), key=lambda r: reveal(r.email))
+    return {"id": row.id, "email": reveal(row.email), "phone": reveal(row.phone)}
 
 
 # -- the command --------------------------------------------------------------------------
@@ -791,7 +796,47 @@ def run(
         _, secret = create_api_key(services.api_keys(uow), "demo", "admin", uow.clock.now())
         uow.commit()
     _show(console, services, result, secret)
+    _show_logins(console, staff_logins(services))
     return result
+
+
+STAFF_DOMAIN = "aurora.example.com.br"
+
+
+def staff_logins(services: Services) -> list[tuple[str, str, str]]:
+    """One staff user per role, `<role>@aurora…`, each with a fresh password: (role, email,
+    password). A second run keeps the users and gives them new passwords."""
+    logins = []
+    with services.uow() as uow:
+        users = services.users(uow)
+        for role in STAFF_ROLES:
+            email = f"{role.replace('_', '.')}@{STAFF_DOMAIN}"
+            found = users.by_email(email)
+            if found is None:
+                name = role.replace("_", " ").capitalize() + " (demo)"
+                _, password = create_user(
+                    users,
+                    services.passwords,
+                    email=email,
+                    role=role,
+                    name=name,
+                    language="pt-BR",
+                    now=uow.clock.now(),
+                )
+            else:
+                password = reset_password(
+                    users, services.sessions(uow), services.passwords, found.id, uow.clock.now()
+                )
+            assert password is not None
+            logins.append((role, email, password))
+        uow.commit()
+    return logins
+
+
+def _show_logins(console: Console, logins: list[tuple[str, str, str]]) -> None:
+    console.print("\nStaff logins, one per role (POST /api/auth/login; shown only now):")
+    for role, email, password in logins:
+        console.print(f"  {role:<16} {email:<38} {password}", markup=False, highlight=False)
 
 
 def _show(console: Console, services: Services, result: Loaded, secret: str) -> None:

@@ -11,11 +11,12 @@ import uvicorn
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from omnicx.access import create_api_key
 from omnicx.asgi import app_for
-from omnicx.bootstrap import Services, build
+from omnicx.bootstrap import Services, StartupError, build
 from omnicx.cli import demo as demo_data
-from omnicx.cli import imports
+from omnicx.cli import imports, protection
+from omnicx.cli.access import keys_app, users_app
+from omnicx.cli.privacy import audit_app, privacy_app
 from omnicx.config import load_settings
 from omnicx.db.migrate import upgrade
 from omnicx.events import CHANNELS, create_source
@@ -29,17 +30,23 @@ app = typer.Typer(
     rich_markup_mode="markdown",
 )
 sources_app = typer.Typer(help="Sources of events, each with a write key.", no_args_is_help=True)
-keys_app = typer.Typer(help="API keys for the admin API.", no_args_is_help=True)
 import_app = typer.Typer(
     help="Import data from files.", no_args_is_help=True, rich_markup_mode="markdown"
 )
 app.add_typer(sources_app, name="sources")
 app.add_typer(keys_app, name="keys")
+app.add_typer(users_app, name="users")
 app.add_typer(import_app, name="import")
+app.add_typer(privacy_app, name="privacy")
+app.add_typer(audit_app, name="audit")
 
 
 def services() -> Services:
-    return build(load_settings())
+    try:
+        return build(load_settings())
+    except StartupError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
 
 
 def fail(error: DomainError) -> None:
@@ -56,8 +63,13 @@ def migrate() -> None:
     built = services()
     try:
         upgrade(built.engines)
+        sealed = protection.seal_stored(built)
     finally:
         built.close()
+    if sealed:
+        typer.echo(
+            f"stored values sealed under data key {built.cipher.primary}: {json.dumps(sealed)}"
+        )
     typer.echo(f"database ready: {built.engines.main.url.render_as_string(hide_password=True)}")
 
 
@@ -78,6 +90,7 @@ def serve(
     built = build(settings)
     if migrate:
         upgrade(built.engines)
+        protection.seal_stored(built)
     if worker is None:
         worker = settings.run_worker
     tune_gc()
@@ -149,22 +162,23 @@ def sources_list() -> None:
         built.close()
 
 
-@keys_app.command("create")
-def keys_create(
-    name: Annotated[str, typer.Option(help="Who or what uses the key")],
-    role: Annotated[str, typer.Option(help="admin or read_only")] = "admin",
+@keys_app.command("rotate-data-key")
+def keys_rotate_data_key(
+    batch: Annotated[int, typer.Option(min=1, max=10_000, help="Rows per transaction")] = 500,
 ) -> None:
-    """Create an API key; prints {"id", "name", "role", "key"}. The key is shown only now."""
+    """Seal every stored value under a new data key, without stopping the server.
+
+    With the key file (OMNICX_DATA_KEYS unset): adds a new primary key, keeps the old ones for
+    reading, waits until running processes use it, then re-seals. With OMNICX_DATA_KEYS: put
+    the new key first and restart, run this, then drop the old key. Prints one JSON object with
+    the rows rewritten per table; running it again rewrites nothing new.
+    """
     built = services()
     try:
-        with built.uow() as uow:
-            key, secret = create_api_key(built.api_keys(uow), name, role, uow.clock.now())
-            uow.commit()
-    except DomainError as error:
-        fail(error)
+        report = protection.rotate_data_key(built, batch=batch)
     finally:
         built.close()
-    typer.echo(json.dumps({"id": key.id, "name": key.name, "role": key.role, "key": secret}))
+    typer.echo(json.dumps(report))
 
 
 @app.command()

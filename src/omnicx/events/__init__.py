@@ -9,6 +9,7 @@ from omnicx.events.services import (
     decode_cursor,
     encode_cursor,
     resolve_batches,
+    rotate_write_key,
     timeline_page,
 )
 
@@ -30,5 +31,6 @@ __all__ = [
     "encode_cursor",
     "parse_call",
     "resolve_batches",
+    "rotate_write_key",
     "timeline_page",
 ]

@@ -7,8 +7,9 @@ from typing import Any
 
 from omnicx.events.model import CHANNEL_PATTERN, Source, TimelineItem
 from omnicx.events.ports import EventRepository, IngestQueue
-from omnicx.kernel import Conflict, Invalid, new_id
+from omnicx.kernel import Conflict, Invalid, NotFound, new_id
 from omnicx.kernel.moments import micros
+from omnicx.privacy import SuppressionScreen
 from omnicx.profiles import Identifier, ProfileWriter
 
 Batch = tuple[int, str, list[dict[str, Any]]]
@@ -33,6 +34,14 @@ def create_source(repo: EventRepository, name: str, channel: str, now: datetime)
     return source
 
 
+def rotate_write_key(repo: EventRepository, source_id: str, now: datetime) -> Source:
+    """Give a source a new write key; the old one stops being accepted."""
+    source = repo.replace_write_key(source_id, secrets.token_urlsafe(24), now)
+    if source is None:
+        raise NotFound("source_not_found", f"no source {source_id}", "source_id")
+    return source
+
+
 def acknowledge(
     queue: IngestQueue, source: Source, items: list[dict[str, Any]], received_at: int
 ) -> None:
@@ -41,12 +50,17 @@ def acknowledge(
 
 
 def resolve_batches(
-    batches: Sequence[Batch], *, events: EventRepository, writer: ProfileWriter
+    batches: Sequence[Batch],
+    *,
+    events: EventRepository,
+    writer: ProfileWriter,
+    screen: SuppressionScreen | None = None,
 ) -> int:
     """Dedupe, resolve identities, apply traits and store the events of acknowledged batches.
 
-    A replayed messageId (same source) is a no-op: it neither writes nor merges again.
-    Returns how many events were new.
+    A replayed messageId (same source) is a no-op: it neither writes nor merges again. An
+    event naming an erased person (an identifier in the suppression list of `screen`) is
+    dropped before anything is resolved. Returns how many events were new.
     """
     flat = [(source_id, item) for _, source_id, items in batches for item in items]
     existing = events.existing_message_ids({(s, e["messageId"]) for s, e in flat})
@@ -57,6 +71,8 @@ def resolve_batches(
             continue
         existing.add(key)
         fresh.append((source_id, item))
+    if screen is not None:
+        fresh = _unsuppressed(fresh, screen)
     wanted: set[Identifier] = set()
     observed_of: list[list[Identifier]] = []
     for _, item in fresh:
@@ -111,6 +127,33 @@ def resolve_batches(
     writer.flush()
     events.insert_events(rows)
     return len(rows)
+
+
+def _named(item: dict[str, Any]) -> list[tuple[str, str]]:
+    named = [(kind, value) for kind, value in item["identifiers"]]
+    if "previousId" in item:
+        named += [("user_id", item["previousId"]), ("anonymous_id", item["previousId"])]
+    return named
+
+
+def _unsuppressed(
+    fresh: list[tuple[str, dict[str, Any]]], screen: SuppressionScreen
+) -> list[tuple[str, dict[str, Any]]]:
+    """The events that name no erased person; the others are counted on the list and dropped."""
+    named = [_named(item) for _, item in fresh]
+    suppressed = screen.suppressed({pair for pairs in named for pair in pairs})
+    if not suppressed:
+        return fresh
+    kept: list[tuple[str, dict[str, Any]]] = []
+    hits: dict[tuple[str, str], int] = {}
+    for entry, pairs in zip(fresh, named, strict=True):
+        found = suppressed.intersection(pairs)
+        if not found:
+            kept.append(entry)
+        for pair in found:
+            hits[pair] = hits.get(pair, 0) + 1
+    screen.record(hits)
+    return kept
 
 
 def _identifier(pair: list[str]) -> Identifier:

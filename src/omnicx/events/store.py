@@ -1,7 +1,11 @@
-"""SQL storage of sources, events and the ingestion queue."""
+"""SQL storage of sources, events and the ingestion queue.
+
+Values under sensitive keys in an event's properties, context and traits are sealed one by one;
+queued and dead-lettered batches are sealed whole (one AES-GCM pass per batch).
+"""
 
 import threading
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -9,11 +13,13 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
+from omnicx.crypto import FieldCipher
 from omnicx.db import JsonValue, UtcDateTime, metadata
 from omnicx.db.bulk import insert_many, select_in
 from omnicx.db.metadata import queue_metadata
 from omnicx.events.model import Source, TimelineItem
 from omnicx.kernel.moments import from_micros
+from omnicx.profiles.store import changed, reseal_rows
 
 ID = sa.String(36)
 BIGID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -75,9 +81,13 @@ ingest_queue = sa.Table(
 _CHUNK = 400
 
 
+EVENT_TABLES = ("events", "ingest_dead_letters")
+
+
 class SqlEventRepository:
-    def __init__(self, conn: sa.Connection) -> None:
+    def __init__(self, conn: sa.Connection, cipher: FieldCipher) -> None:
         self.conn = conn
+        self.cipher = cipher
 
     # -- sources -------------------------------------------------------------------------
 
@@ -99,6 +109,15 @@ class SqlEventRepository:
 
     def source_by_name(self, name: str) -> Source | None:
         row = self.conn.execute(sa.select(sources).where(sources.c.name == name)).first()
+        return _source(row) if row else None
+
+    def replace_write_key(self, source_id: str, write_key: str, now: datetime) -> Source | None:
+        self.conn.execute(
+            sources.update()
+            .where(sources.c.id == source_id)
+            .values(write_key=write_key, updated_at=now)
+        )
+        row = self.conn.execute(sa.select(sources).where(sources.c.id == source_id)).first()
         return _source(row) if row else None
 
     def list_sources(self) -> list[Source]:
@@ -134,6 +153,17 @@ class SqlEventRepository:
         return list(range(top + 1, top + 1 + count))
 
     def insert_events(self, rows: Sequence[dict[str, Any]]) -> None:
+        if self.cipher.enabled:
+            seal = self.cipher.seal_sensitive
+            rows = [
+                {
+                    **r,
+                    "properties": seal(r["properties"]),
+                    "context": seal(r["context"]),
+                    "traits": seal(r["traits"]) if r["traits"] else r["traits"],
+                }
+                for r in rows
+            ]
         insert_many(self.conn, events, rows)
 
     def add_dead_letter(
@@ -143,7 +173,7 @@ class SqlEventRepository:
             ingest_dead_letters.insert().values(
                 source_id=source_id,
                 count=len(items),
-                payload=orjson.dumps(items),
+                payload=_seal(self.cipher, orjson.dumps(items)),
                 error=error,
                 created_at=now,
             )
@@ -160,7 +190,7 @@ class SqlEventRepository:
                 "count": r.count,
                 "error": r.error,
                 "created_at": r.created_at,
-                "events": orjson.loads(r.payload),
+                "events": orjson.loads(self.cipher.open_bytes(r.payload)),
             }
             for r in rows
         ]
@@ -206,7 +236,7 @@ class SqlEventRepository:
             else (events.c.ts.asc(), events.c.id.asc())
         )
         rows = self.conn.execute(query.order_by(*order).limit(limit))
-        return [_item(r) for r in rows]
+        return [self._item(r) for r in rows]
 
     def channel_summary(self, member_ids: Collection[str]) -> list[dict[str, Any]]:
         rows = self.conn.execute(
@@ -237,11 +267,56 @@ class SqlEventRepository:
                     "events": count,
                     "first_seen": from_micros(first),
                     "last_seen": from_micros(last),
-                    "last_interaction": _item(latest) if latest else None,
+                    "last_interaction": self._item(latest) if latest else None,
                 }
             )
         summary.sort(key=lambda s: s["last_seen"], reverse=True)
         return summary
+
+    def _item(self, row: sa.Row[Any]) -> TimelineItem:
+        reveal = self.cipher.reveal
+        return TimelineItem(
+            id=row.id,
+            type=row.type,
+            event=row.event,
+            name=row.name,
+            channel=row.channel,
+            timestamp=from_micros(row.ts),
+            received_at=from_micros(row.received_at),
+            message_id=row.message_id,
+            source_id=row.source_id,
+            profile_id=row.profile_id,
+            properties=reveal(row.properties),
+            context=reveal(row.context),
+            traits=reveal(row.traits),
+        )
+
+    def reseal(
+        self, table: str, after: tuple[Any, ...] | None, limit: int
+    ) -> tuple[tuple[Any, ...] | None, int]:
+        """One batch of the sealing pass over one of `EVENT_TABLES`."""
+        cipher = self.cipher
+
+        def fix_event(row: Mapping[str, Any]) -> dict[str, Any]:
+            out = {}
+            for column in ("properties", "context", "traits"):
+                old = row[column]
+                if old is None:
+                    continue
+                new = cipher.reseal(old, cipher.seal_sensitive)
+                if changed(old, new):
+                    out[column] = new
+            return out
+
+        def fix_dead_letter(row: Mapping[str, Any]) -> dict[str, Any]:
+            payload = bytes(row["payload"])
+            if cipher.bytes_need_reseal(payload):
+                return {"payload": cipher.reseal_bytes(payload)}
+            return {}
+
+        if table == "events":
+            return reseal_rows(self.conn, events, fix_event, after, limit)
+        return reseal_rows(self.conn, ingest_dead_letters, fix_dead_letter, after, limit)
 
     def count_for(self, member_ids: Collection[str]) -> int:
         return int(
@@ -270,8 +345,9 @@ class SqlIngestQueue:
     returns only once its own row is committed.
     """
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, cipher: FieldCipher) -> None:
         self.engine = engine
+        self.cipher = cipher
         self._cond = threading.Condition()
         self._pending: list[_Pending] = []
         self._writing = False
@@ -281,7 +357,7 @@ class SqlIngestQueue:
             {
                 "source_id": source_id,
                 "count": len(items),
-                "payload": orjson.dumps(items),
+                "payload": _seal(self.cipher, orjson.dumps(items)),
                 "received_at": received_at,
             }
         )
@@ -350,8 +426,9 @@ class SqlIngestQueue:
                         )
                     ).all()
                 )
+                open_bytes = self.cipher.open_bytes
                 claim.batches = [
-                    (row_id, source_id, orjson.loads(payloads[row_id]))
+                    (row_id, source_id, orjson.loads(open_bytes(payloads[row_id])))
                     for row_id, source_id in taken
                 ]
             if conn.dialect.name == "sqlite":
@@ -359,6 +436,26 @@ class SqlIngestQueue:
             yield claim
         finally:
             conn.close()
+
+    def reseal(
+        self, after: tuple[Any, ...] | None, limit: int
+    ) -> tuple[tuple[Any, ...] | None, int]:
+        """One batch of the sealing pass over the queue, in a short transaction of its own."""
+        cipher = self.cipher
+
+        def fix(row: Mapping[str, Any]) -> dict[str, Any]:
+            payload = bytes(row["payload"])
+            if cipher.bytes_need_reseal(payload):
+                return {"payload": cipher.reseal_bytes(payload)}
+            return {}
+
+        with self.engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+            conn.begin()
+            result = reseal_rows(conn, ingest_queue, fix, after, limit)
+            conn.commit()
+        return result
 
     def pending(self) -> int:
         with self.engine.connect() as conn:
@@ -398,19 +495,5 @@ def _source(row: sa.Row[Any]) -> Source:
     )
 
 
-def _item(row: sa.Row[Any]) -> TimelineItem:
-    return TimelineItem(
-        id=row.id,
-        type=row.type,
-        event=row.event,
-        name=row.name,
-        channel=row.channel,
-        timestamp=from_micros(row.ts),
-        received_at=from_micros(row.received_at),
-        message_id=row.message_id,
-        source_id=row.source_id,
-        profile_id=row.profile_id,
-        properties=row.properties,
-        context=row.context,
-        traits=row.traits,
-    )
+def _seal(cipher: FieldCipher, payload: bytes) -> bytes:
+    return cipher.seal_bytes(payload) if cipher.enabled else payload

@@ -1,12 +1,19 @@
-"""SQL storage of profiles, the identity graph and traits (SQLAlchemy Core)."""
+"""SQL storage of profiles, the identity graph and traits (SQLAlchemy Core).
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+Sensitive values are sealed here, on the way in, and opened on the way out, so the domain
+sees plaintext only: contact columns, identifier values of sensitive kinds (found by their
+keyed hash `value_hash`), trait values under sensitive keys, and the values and texts of merges
+and conflicts. `search_text` holds the display name only.
+"""
+
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import sqlalchemy as sa
 
+from omnicx.crypto import FieldCipher
 from omnicx.db import JsonValue, UtcDateTime, metadata
 from omnicx.db.bulk import execute_many, insert_many, select_in, upsert_many
 from omnicx.profiles.model import Conflict, Identifier, Merge, Profile, TraitValue
@@ -20,8 +27,8 @@ profiles = sa.Table(
     sa.Column("canonical_id", ID, nullable=False, index=True),
     sa.Column("merged_into", ID, nullable=True),
     sa.Column("display_name", sa.String(200), nullable=True),
-    sa.Column("email", sa.String(320), nullable=True),
-    sa.Column("phone", sa.String(32), nullable=True),
+    sa.Column("email", sa.Text(), nullable=True),
+    sa.Column("phone", sa.Text(), nullable=True),
     sa.Column("search_text", sa.String(700), nullable=True),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
@@ -37,14 +44,16 @@ identifiers = sa.Table(
         autoincrement=True,
     ),
     sa.Column("kind", sa.String(40), nullable=False),
-    sa.Column("value", sa.String(320), nullable=False),
+    sa.Column("value", sa.Text(), nullable=False),
+    # blind(kind, value); empty only on rows written before 0004 until the sealing pass
+    sa.Column("value_hash", sa.String(64), nullable=True),
     sa.Column("profile_id", ID, nullable=False, index=True),
     sa.Column("origin_profile_id", ID, nullable=False, index=True),
     sa.Column("source_id", ID, nullable=True),
     sa.Column("channel", sa.String(40), nullable=True),
     sa.Column("event_id", sa.BigInteger(), nullable=True),
     sa.Column("created_at", UtcDateTime(), nullable=False),
-    sa.UniqueConstraint("value", "kind"),
+    sa.UniqueConstraint("value_hash", "kind"),
 )
 
 traits = sa.Table(
@@ -85,9 +94,9 @@ merges = sa.Table(
     sa.Column("survivor_id", ID, nullable=False, index=True),
     sa.Column("loser_id", ID, nullable=False, index=True),
     sa.Column("kind", sa.String(40), nullable=False),
-    sa.Column("value", sa.String(320), nullable=False),
+    sa.Column("value", sa.Text(), nullable=False),
     sa.Column("event_id", sa.BigInteger(), nullable=True),
-    sa.Column("reason", sa.String(500), nullable=False),
+    sa.Column("reason", sa.Text(), nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("undone_at", UtcDateTime(), nullable=True),
     sa.Column("undone_by", sa.String(200), nullable=True),
@@ -100,9 +109,9 @@ identity_conflicts = sa.Table(
     sa.Column("profile_id", ID, nullable=False, index=True),
     sa.Column("other_profile_id", ID, nullable=True, index=True),
     sa.Column("kind", sa.String(40), nullable=False),
-    sa.Column("value", sa.String(320), nullable=False),
+    sa.Column("value", sa.Text(), nullable=False),
     sa.Column("rule", sa.String(80), nullable=False),
-    sa.Column("detail", sa.String(500), nullable=False),
+    sa.Column("detail", sa.Text(), nullable=False),
     sa.Column("event_id", sa.BigInteger(), nullable=True),
     sa.Column("created_at", UtcDateTime(), nullable=False),
 )
@@ -116,7 +125,68 @@ profile_separations = sa.Table(
     sa.Column("created_at", UtcDateTime(), nullable=False),
 )
 
+key_rotations = sa.Table(
+    "key_rotations",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("primary_key", sa.String(32), nullable=False),
+    sa.Column("fields", sa.String(64), nullable=False),
+    sa.Column("counts", JsonValue, nullable=False),
+    sa.Column("started_at", UtcDateTime(), nullable=False),
+    sa.Column("finished_at", UtcDateTime(), nullable=True),
+)
+"""Each sealing pass: under which primary key and sensitive fields it left every row."""
+
 _CHUNK = 500
+
+Fix = Callable[[Mapping[str, Any]], dict[str, Any]]
+"""Given a row, the columns to write so that it is sealed as the keys and fields say now."""
+
+PROFILE_TABLES = (
+    "profiles",
+    "identifiers",
+    "traits",
+    "trait_history",
+    "merges",
+    "identity_conflicts",
+)
+
+
+def changed(old: Any, new: Any) -> bool:
+    return new is not old and new != old
+
+
+def reseal_rows(
+    conn: sa.Connection, table: sa.Table, fix: Fix, after: tuple[Any, ...] | None, limit: int
+) -> tuple[tuple[Any, ...] | None, int]:
+    """One batch of the sealing pass over `table` in primary key order, after `after`.
+
+    Returns where the next batch starts (None at the end) and how many rows were rewritten.
+    The rows read are locked on PostgreSQL (SQLite's writer lock covers them), so a write
+    that lands meanwhile is never overwritten with an older value.
+    """
+    pk = list(table.primary_key.columns)
+    query = sa.select(table).order_by(*pk).limit(limit)
+    if after is not None:
+        query = query.where(sa.tuple_(*pk) > sa.tuple_(*after) if len(pk) > 1 else pk[0] > after[0])
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    rows = conn.execute(query).all()
+    count = 0
+    for row in rows:
+        values = fix(cast(Mapping[str, Any], row._mapping))
+        if values:
+            conn.execute(
+                table.update().where(*(c == row._mapping[c.name] for c in pk)).values(**values)
+            )
+            count += 1
+    last = tuple(rows[-1]._mapping[c.name] for c in pk) if len(rows) == limit else None
+    return last, count
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
@@ -124,51 +194,68 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]
         yield items[start : start + size]
 
 
-def _profile(row: sa.Row[Any]) -> Profile:
-    return Profile(
-        id=row.id,
-        canonical_id=row.canonical_id,
-        merged_into=row.merged_into,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        display_name=row.display_name,
-        email=row.email,
-        phone=row.phone,
-    )
-
-
-def _merge(row: sa.Row[Any]) -> Merge:
-    return Merge(
-        id=row.id,
-        survivor_id=row.survivor_id,
-        loser_id=row.loser_id,
-        kind=row.kind,
-        value=row.value,
-        event_id=row.event_id,
-        reason=row.reason,
-        created_at=row.created_at,
-        undone_at=row.undone_at,
-    )
-
-
 class SqlProfileRepository:
-    def __init__(self, conn: sa.Connection) -> None:
+    def __init__(self, conn: sa.Connection, cipher: FieldCipher) -> None:
         self.conn = conn
+        self.cipher = cipher
         self._no_separations: bool | None = None
+        self._hashes: dict[Identifier, str] = {}
+
+    # -- sealing -------------------------------------------------------------------------
+
+    def value_hash(self, identifier: Identifier) -> str:
+        """The look-up hash of an identifier, computed once per repository (one chunk)."""
+        hashed = self._hashes.get(identifier)
+        if hashed is None:
+            hashed = self.cipher.blind(identifier.kind, identifier.value)
+            self._hashes[identifier] = hashed
+        return hashed
+
+    def _seal_text(self, kind: str, value: str) -> str:
+        cipher = self.cipher
+        return cipher.seal(value) if cipher.enabled and cipher.is_sensitive(kind) else value
+
+    def _open(self, value: Any) -> Any:
+        return self.cipher.open(value) if self.cipher.is_sealed(value) else value
+
+    def _profile(self, row: sa.Row[Any]) -> Profile:
+        return Profile(
+            id=row.id,
+            canonical_id=row.canonical_id,
+            merged_into=row.merged_into,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            display_name=row.display_name,
+            email=self._open(row.email),
+            phone=self._open(row.phone),
+        )
+
+    def _merge(self, row: sa.Row[Any]) -> Merge:
+        return Merge(
+            id=row.id,
+            survivor_id=row.survivor_id,
+            loser_id=row.loser_id,
+            kind=row.kind,
+            value=self._open(row.value),
+            event_id=row.event_id,
+            reason=self._open(row.reason),
+            created_at=row.created_at,
+            undone_at=row.undone_at,
+        )
 
     # -- identity facts ------------------------------------------------------------------
 
     def owners(self, wanted: Collection[Identifier]) -> dict[Identifier, str]:
         found: dict[Identifier, str] = {}
-        wanted = set(wanted)
+        by_hash = {(i.kind, self.value_hash(i)): i for i in wanted}
         rows = select_in(
             self.conn,
-            "SELECT kind, value, profile_id FROM identifiers WHERE value IN ({marks})",
-            sorted({i.value for i in wanted}),
+            "SELECT kind, value_hash, profile_id FROM identifiers WHERE value_hash IN ({marks})",
+            sorted({hashed for _, hashed in by_hash}),
         )
-        for kind, value, profile_id in rows:
-            key = Identifier(kind, value)
-            if key in wanted:
+        for kind, hashed, profile_id in rows:
+            key = by_hash.get((kind, hashed))
+            if key is not None:
                 found[key] = profile_id
         return found
 
@@ -186,8 +273,10 @@ class SqlProfileRepository:
             sorted(profile_ids),
             before=kind_list,
         )
+        is_sealed, open_ = self.cipher.is_sealed, self.cipher.open
         for profile_id, kind, value in rows:
-            result.setdefault(profile_id, {}).setdefault(kind, set()).add(value)
+            plain = open_(value) if is_sealed(value) else value
+            result.setdefault(profile_id, {}).setdefault(kind, set()).add(plain)
         return result
 
     def separations(self, profile_ids: Collection[str]) -> set[frozenset[str]]:
@@ -222,9 +311,12 @@ class SqlProfileRepository:
             sorted(profile_ids),
         )
         raw_json = self.conn.dialect.name == "sqlite"
+        reveal = self.cipher.reveal
         for profile_id, key, value, ts, channel, source_id, event_id in rows:
             if raw_json and value is not None:
                 value = orjson.loads(value)
+            if value is not None and not isinstance(value, int | float | bool):
+                value = reveal(value)
             result.setdefault(profile_id, {})[key] = TraitValue(
                 value, ts, channel, source_id, event_id
             )
@@ -236,42 +328,76 @@ class SqlProfileRepository:
         insert_many(self.conn, profiles, rows)
 
     def insert_identifiers(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        insert_many(self.conn, identifiers, rows)
+        insert_many(
+            self.conn,
+            identifiers,
+            [
+                {
+                    **r,
+                    "value": self._seal_text(r["kind"], r["value"]),
+                    "value_hash": self.value_hash(Identifier(r["kind"], r["value"])),
+                }
+                for r in rows
+            ],
+        )
+
+    def _sealed_values(self, rows: Sequence[Mapping[str, Any]]) -> Sequence[Mapping[str, Any]]:
+        if not self.cipher.enabled:
+            return rows
+        seal_under = self.cipher.seal_under
+        return [{**r, "value": seal_under(r["key"], r["value"])} for r in rows]
 
     def upsert_traits(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        upsert_many(self.conn, traits, rows, ("profile_id", "key"))
+        upsert_many(self.conn, traits, self._sealed_values(rows), ("profile_id", "key"))
 
     def insert_trait_history(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        insert_many(self.conn, trait_history, rows)
+        insert_many(self.conn, trait_history, self._sealed_values(rows))
 
     def insert_conflicts(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        insert_many(self.conn, identity_conflicts, rows)
+        seal = self.cipher.seal_if
+        on = self.cipher.enabled
+        insert_many(
+            self.conn,
+            identity_conflicts,
+            [
+                {
+                    **r,
+                    "value": self._seal_text(r["kind"], r["value"]),
+                    "detail": seal(on, r["detail"]),
+                }
+                for r in rows
+            ],
+        )
 
     def update_display(self, rows: Sequence[Mapping[str, Any]], *, replace: bool = False) -> None:
-        """Set the denormalised name, email and phone; without `replace`, None keeps the old."""
+        """Set the denormalised name, email and phone; without `replace`, None keeps the old.
+
+        Email and phone are sealed; `search_text` is the lower-cased name alone (email and
+        phone are searched through the identifiers' hashes).
+        """
         if not rows:
             return
         new = "?" if replace else "COALESCE(?, {0})"
         name, email, phone = (new.format(c) for c in ("display_name", "email", "phone"))
         sql = (
             f"UPDATE profiles SET display_name = {name}, email = {email}, phone = {phone}, "  # noqa: S608
-            f"updated_at = ?, search_text = lower(COALESCE({name}, '') || ' ' || "
-            f"COALESCE({email}, '') || ' ' || COALESCE({phone}, '')) WHERE id = ?"
+            f"updated_at = ?, search_text = lower({name}) WHERE id = ?"
         )
         stamp = UtcDateTime()._cached_bind_processor(self.conn.dialect)
         assert stamp is not None
+        seal = self.cipher.seal_if
+        sensitive = self.cipher.is_sensitive
+        email_on, phone_on = sensitive("email"), sensitive("phone")
         execute_many(
             self.conn,
             sql,
             [
                 (
                     r["display_name"],
-                    r["email"],
-                    r["phone"],
+                    seal(email_on, r["email"]),
+                    seal(phone_on, r["phone"]),
                     stamp(r["updated_at"]),
                     r["display_name"],
-                    r["email"],
-                    r["phone"],
                     r["id"],
                 )
                 for r in rows
@@ -295,17 +421,28 @@ class SqlProfileRepository:
             pairs,
         )
         c.execute(traits.delete().where(traits.c.profile_id == loser), pairs)
-        c.execute(merges.insert(), list(rows))
+        on = self.cipher.enabled
+        c.execute(
+            merges.insert(),
+            [
+                {
+                    **r,
+                    "value": self._seal_text(r["kind"], r["value"]),
+                    "reason": self.cipher.seal_if(on, r["reason"]),
+                }
+                for r in rows
+            ],
+        )
 
     # -- reads ---------------------------------------------------------------------------
 
     def get(self, profile_id: str) -> Profile | None:
         row = self.conn.execute(sa.select(profiles).where(profiles.c.id == profile_id)).first()
-        return _profile(row) if row else None
+        return self._profile(row) if row else None
 
     def get_merge(self, merge_id: str) -> Merge | None:
         row = self.conn.execute(sa.select(merges).where(merges.c.id == merge_id)).first()
-        return _merge(row) if row else None
+        return self._merge(row) if row else None
 
     def members(self, root_id: str) -> dict[str, str | None]:
         rows = self.conn.execute(
@@ -321,7 +458,7 @@ class SqlProfileRepository:
             .where(identifiers.c.profile_id == root_id)
             .order_by(identifiers.c.id)
         )
-        return [dict(row._mapping) for row in rows]
+        return [{**row._mapping, "value": self._open(row.value)} for row in rows]
 
     def traits_of(self, root_id: str) -> dict[str, TraitValue]:
         return self.current_traits([root_id]).get(root_id, {})
@@ -332,7 +469,8 @@ class SqlProfileRepository:
             .where(trait_history.c.profile_id.in_(list(member_ids)))
             .order_by(trait_history.c.ts, trait_history.c.id)
         )
-        return [dict(row._mapping) for row in rows]
+        reveal = self.cipher.reveal
+        return [{**row._mapping, "value": reveal(row.value)} for row in rows]
 
     def merges_of(self, root_id: str) -> list[Merge]:
         members = list(self.members(root_id)) or [root_id]
@@ -341,7 +479,7 @@ class SqlProfileRepository:
             .where(sa.or_(merges.c.survivor_id.in_(members), merges.c.loser_id.in_(members)))
             .order_by(merges.c.created_at, merges.c.id)
         )
-        return [_merge(row) for row in rows]
+        return [self._merge(row) for row in rows]
 
     def conflicts(self, profile_id: str | None, limit: int) -> list[Conflict]:
         query = sa.select(identity_conflicts)
@@ -364,9 +502,9 @@ class SqlProfileRepository:
                 profile_id=r.profile_id,
                 other_profile_id=r.other_profile_id,
                 kind=r.kind,
-                value=r.value,
+                value=self._open(r.value),
                 rule=r.rule,
-                detail=r.detail,
+                detail=self._open(r.detail),
                 event_id=r.event_id,
                 created_at=r.created_at,
             )
@@ -382,7 +520,10 @@ class SqlProfileRepository:
             owned = sa.select(identifiers.c.profile_id).where(
                 sa.or_(
                     *[
-                        sa.and_(identifiers.c.kind == i.kind, identifiers.c.value == i.value)
+                        sa.and_(
+                            identifiers.c.kind == i.kind,
+                            identifiers.c.value_hash == self.value_hash(i),
+                        )
                         for i in found
                     ]
                 )
@@ -396,7 +537,97 @@ class SqlProfileRepository:
             .order_by(profiles.c.updated_at.desc(), profiles.c.id)
             .limit(limit)
         )
-        return [_profile(row) for row in rows]
+        return [self._profile(row) for row in rows]
+
+    # -- the sealing pass ----------------------------------------------------------------
+
+    def reseal(
+        self, table: str, after: tuple[Any, ...] | None, limit: int
+    ) -> tuple[tuple[Any, ...] | None, int]:
+        """One batch of the sealing pass over one of `PROFILE_TABLES`."""
+        cipher = self.cipher
+        sensitive = cipher.is_sensitive
+
+        def text_for(kind: str) -> Callable[[Any], Any]:
+            on = sensitive(kind)
+            return lambda v: cipher.seal_if(on, v)
+
+        def always(v: Any) -> Any:
+            return cipher.seal_if(True, v)
+
+        def fix_columns(
+            row: Mapping[str, Any], seals: dict[str, Callable[[Any], Any]]
+        ) -> dict[str, Any]:
+            out = {}
+            for column, seal in seals.items():
+                new = cipher.reseal(row[column], seal)
+                if changed(row[column], new):
+                    out[column] = new
+            return out
+
+        def fix_profile(row: Mapping[str, Any]) -> dict[str, Any]:
+            out = fix_columns(row, {"email": text_for("email"), "phone": text_for("phone")})
+            name, text = row["display_name"], row["search_text"]
+            if (name is None and text is not None) or (
+                name is not None and (text is None or len(text) != len(name))
+            ):
+                out["search_text"] = sa.func.lower(profiles.c.display_name)
+            return out
+
+        def fix_identifier(row: Mapping[str, Any]) -> dict[str, Any]:
+            out = fix_columns(row, {"value": text_for(row["kind"])})
+            plain = self._open(row["value"])
+            hashed = cipher.blind(row["kind"], plain)
+            if row["value_hash"] != hashed:
+                out["value_hash"] = hashed
+            return out
+
+        def fix_trait(row: Mapping[str, Any]) -> dict[str, Any]:
+            value = row["value"]
+            new = cipher.reseal(value, lambda v: cipher.seal_under(row["key"], v))
+            return {"value": new} if changed(value, new) else {}
+
+        fixes: dict[str, tuple[sa.Table, Fix]] = {
+            "profiles": (profiles, fix_profile),
+            "identifiers": (identifiers, fix_identifier),
+            "traits": (traits, fix_trait),
+            "trait_history": (trait_history, fix_trait),
+            "merges": (
+                merges,
+                lambda r: fix_columns(r, {"value": text_for(r["kind"]), "reason": always}),
+            ),
+            "identity_conflicts": (
+                identity_conflicts,
+                lambda r: fix_columns(r, {"value": text_for(r["kind"]), "detail": always}),
+            ),
+        }
+        target, fix = fixes[table]
+        return reseal_rows(self.conn, target, fix, after, limit)
+
+    def last_rotation(self) -> dict[str, Any] | None:
+        row = self.conn.execute(
+            sa.select(key_rotations)
+            .where(key_rotations.c.finished_at.is_not(None))
+            .order_by(key_rotations.c.id.desc())
+            .limit(1)
+        ).first()
+        return dict(row._mapping) if row else None
+
+    def start_rotation(self, primary_key: str, fields: str, now: datetime) -> int:
+        return int(
+            self.conn.execute(
+                key_rotations.insert()
+                .values(primary_key=primary_key, fields=fields, counts={}, started_at=now)
+                .returning(key_rotations.c.id)
+            ).scalar_one()
+        )
+
+    def finish_rotation(self, rotation_id: int, counts: Mapping[str, int], now: datetime) -> None:
+        self.conn.execute(
+            key_rotations.update()
+            .where(key_rotations.c.id == rotation_id)
+            .values(counts=dict(counts), finished_at=now)
+        )
 
     # -- unmerge -------------------------------------------------------------------------
 

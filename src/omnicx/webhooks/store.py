@@ -1,9 +1,12 @@
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from omnicx.crypto import FieldCipher
 from omnicx.db import JsonValue, UtcDateTime, enqueue, metadata, outbox
+from omnicx.profiles.store import changed, reseal_rows
 from omnicx.webhooks.model import Delivery, Subscription
 
 webhook_subscriptions = sa.Table(
@@ -22,9 +25,10 @@ DELIVER = "webhook.deliver"
 
 
 class SqlSubscriptionRepository:
-    def __init__(self, conn: sa.Connection, now: datetime) -> None:
+    def __init__(self, conn: sa.Connection, now: datetime, cipher: FieldCipher) -> None:
         self.conn = conn
         self.now = now
+        self.cipher = cipher
 
     def add(self, s: Subscription) -> None:
         self.conn.execute(
@@ -76,24 +80,44 @@ class SqlSubscriptionRepository:
             .order_by(outbox.c.id.desc())
             .limit(limit)
         )
-        return [
-            Delivery(
-                id=r.id,
-                subscription_id=r.key,
-                topic=r.payload.get("type", ""),
-                status=r.status,
-                attempts=r.attempts,
-                last_error=r.last_error,
-                created_at=r.created_at,
-                available_at=r.available_at,
-                done_at=r.done_at,
-                payload=r.payload,
+        deliveries = []
+        for r in rows:
+            payload = self.cipher.reveal(r.payload)
+            deliveries.append(
+                Delivery(
+                    id=r.id,
+                    subscription_id=r.key,
+                    topic=payload.get("type", ""),
+                    status=r.status,
+                    attempts=r.attempts,
+                    last_error=r.last_error,
+                    created_at=r.created_at,
+                    available_at=r.available_at,
+                    done_at=r.done_at,
+                    payload=payload,
+                )
             )
-            for r in rows
-        ]
+        return deliveries
 
     def enqueue(self, subscription_id: str, payload: dict[str, Any]) -> None:
-        enqueue(self.conn, DELIVER, subscription_id, payload, self.now)
+        """Queue a delivery; the payload rests sealed whole and is opened to be sent."""
+        sealed: Any = self.cipher.seal(payload) if self.cipher.enabled else payload
+        enqueue(self.conn, DELIVER, subscription_id, sealed, self.now)
+
+    def reseal(
+        self, after: tuple[Any, ...] | None, limit: int
+    ) -> tuple[tuple[Any, ...] | None, int]:
+        """One batch of the sealing pass over the webhook deliveries in the outbox."""
+        cipher = self.cipher
+
+        def fix(row: Mapping[str, Any]) -> dict[str, Any]:
+            if row["topic"] != DELIVER:
+                return {}
+            old = row["payload"]
+            new = cipher.reseal(old, lambda v: cipher.seal_if(True, v))
+            return {"payload": new} if changed(old, new) else {}
+
+        return reseal_rows(self.conn, outbox, fix, after, limit)
 
 
 def _subscription(row: sa.Row[Any]) -> Subscription:

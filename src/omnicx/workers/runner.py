@@ -1,8 +1,10 @@
 """The worker loop: resolve acknowledged events, then deliver due outbox rows, then sleep
-until woken (a commit or an acknowledged batch) or a short timeout passes."""
+until woken (a commit or an acknowledged batch) or a short timeout passes. Every
+`OMNICX_RETENTION_INTERVAL_SECONDS` (an hour by default) a pass applies the retention policies."""
 
 import logging
 import threading
+import time
 
 from omnicx.bootstrap import Services, Signal
 
@@ -17,6 +19,7 @@ class Worker:
         self.idle_seconds = idle_seconds
         self._stop: Signal = stop or threading.Event()
         self._thread: threading.Thread | None = None
+        self._retention_due = time.monotonic()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run, name="omnicx-worker", daemon=True)
@@ -47,7 +50,19 @@ class Worker:
         """One pass; True when there was work (so the next pass starts at once)."""
         resolved = self.services.process_ingest()
         delivered = self.services.process_outbox()
+        self.retain()
         return bool(resolved or delivered)
+
+    def retain(self) -> dict[str, int] | None:
+        """Apply the retention policies when they are due; None when they were not."""
+        now = time.monotonic()
+        if now < self._retention_due:
+            return None
+        self._retention_due = now + self.services.settings.retention_interval_seconds
+        counts = self.services.apply_retention()
+        if any(counts.values()):
+            log.info("retention deleted %s", {k: v for k, v in counts.items() if v})
+        return counts
 
     def drain(self) -> int:
         """Run until nothing is left; for tests, imports and the demo."""

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from omnicx.access import Principal
 from omnicx.api.deps import ServicesDep, require
+from omnicx.api.errors import error_responses
 from omnicx.api.schemas.admin import (
     DeadLettersPublic,
     DeliveriesPublic,
@@ -18,7 +19,7 @@ from omnicx.api.schemas.admin import (
     WebhookPublic,
     WebhooksPublic,
 )
-from omnicx.events import Source, create_source
+from omnicx.events import Source, create_source, rotate_write_key
 from omnicx.kernel import NotFound
 from omnicx.webhooks import Subscription, create_subscription, delete_subscription
 
@@ -45,7 +46,9 @@ def _webhook(s: Subscription) -> WebhookPublic:
     )
 
 
-@router.post("/sources", response_model=SourcePublic, status_code=201)
+@router.post(
+    "/sources", response_model=SourcePublic, status_code=201, responses=error_responses(409)
+)
 def add_source(body: SourceCreate, services: ServicesDep, _: SourcesManage) -> SourcePublic:
     with services.uow() as uow:
         source = create_source(services.events(uow), body.name, body.channel, uow.clock.now())
@@ -57,6 +60,21 @@ def add_source(body: SourceCreate, services: ServicesDep, _: SourcesManage) -> S
 def list_sources(services: ServicesDep, _: SourcesManage) -> SourcesPublic:
     with services.uow(write=False) as uow:
         return SourcesPublic(items=[_source(s) for s in services.events(uow).list_sources()])
+
+
+@router.post(
+    "/sources/{source_id}/rotate-write-key",
+    response_model=SourcePublic,
+    summary="Replace a source's write key; the old one stops working",
+    responses=error_responses(404),
+)
+def rotate_source_key(source_id: str, services: ServicesDep, _: SourcesManage) -> SourcePublic:
+    with services.uow() as uow:
+        source = rotate_write_key(services.events(uow), source_id, uow.clock.now())
+        uow.commit()
+    # Other processes drop their cached sources within a few seconds.
+    services.forget_sources()
+    return _source(source)
 
 
 @router.post("/webhooks", response_model=WebhookCreated, status_code=201)

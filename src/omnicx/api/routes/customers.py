@@ -3,7 +3,7 @@
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse
 
 from omnicx.api.deps import CustomersRead, CustomersWrite, ServicesDep
@@ -24,10 +24,21 @@ from omnicx.api.schemas.customers import (
 from omnicx.bootstrap import Services
 from omnicx.db import UnitOfWork
 from omnicx.events import TimelineItem, timeline_page
+from omnicx.kernel import Gone, NotFound
 from omnicx.kernel.moments import from_micros
 from omnicx.profiles import Profile, find_profile, lookup_profile, search_profiles, undo_merge
 
 router = APIRouter(prefix="/api", tags=["customers"])
+
+
+def _find(services: Services, uow: UnitOfWork, customer_id: str) -> Profile:
+    """The profile; an erased one answers 410 `customer_erased` instead of 404."""
+    try:
+        return find_profile(services.profiles(uow), customer_id)
+    except NotFound:
+        if services.privacy(uow).is_erased(customer_id):
+            raise Gone("customer_erased", f"customer {customer_id} was erased", "id") from None
+        raise
 
 
 def _redirect(profile: Profile, suffix: str = "") -> RedirectResponse:
@@ -64,6 +75,7 @@ def _item(item: TimelineItem) -> TimelineItemPublic:
 
 @router.get("/customers", response_model=CustomersPublic, summary="Search customers")
 def search_customers(
+    request: Request,
     services: ServicesDep,
     _: CustomersRead,
     q: Annotated[
@@ -78,6 +90,7 @@ def search_customers(
 ) -> CustomersPublic:
     with services.uow(write=False) as uow:
         found = search_profiles(services.profiles(uow), q, services.settings.default_region, limit)
+    request.state.audit_customers = [p.id for p in found]
     return CustomersPublic(
         items=[
             CustomerSummary(
@@ -96,6 +109,7 @@ def search_customers(
     "/customers/lookup", response_model=CustomerPublic, summary="Find a customer by one identifier"
 )
 def lookup_customer(
+    request: Request,
     services: ServicesDep,
     _: CustomersRead,
     kind: Annotated[str, Query(description="email, phone, user_id, anonymous_id, loyalty_id…")],
@@ -109,6 +123,7 @@ def lookup_customer(
             services.settings.default_region,
             services.settings.all_identifier_kinds,
         )
+        request.state.audit_customers = [profile.id]
         return _customer(services, uow, profile)
 
 
@@ -124,7 +139,7 @@ def get_customer(
     customer_id: str, services: ServicesDep, _: CustomersRead
 ) -> CustomerPublic | RedirectResponse:
     with services.uow(write=False) as uow:
-        profile = find_profile(services.profiles(uow), customer_id)
+        profile = _find(services, uow, customer_id)
         if profile.is_merged:
             return _redirect(profile)
         return _customer(services, uow, profile)
@@ -148,7 +163,7 @@ def get_timeline(
     ] = "desc",
 ) -> TimelinePublic | RedirectResponse:
     with services.uow(write=False) as uow:
-        profile = find_profile(services.profiles(uow), customer_id)
+        profile = _find(services, uow, customer_id)
         if profile.is_merged:
             return _redirect(profile, "/timeline")
         members = services.profiles(uow).members(profile.id)
@@ -175,7 +190,7 @@ def get_context(
 ) -> CustomerContext | RedirectResponse:
     with services.uow(write=False) as uow:
         repo = services.profiles(uow)
-        profile = find_profile(repo, customer_id)
+        profile = _find(services, uow, customer_id)
         if profile.is_merged:
             return _redirect(profile, "/context")
         members = list(repo.members(profile.id))
@@ -208,7 +223,7 @@ def get_context(
 @router.get("/customers/{customer_id}/merges", response_model=MergesPublic)
 def list_merges(customer_id: str, services: ServicesDep, _: CustomersRead) -> MergesPublic:
     with services.uow(write=False) as uow:
-        profile = find_profile(services.profiles(uow), customer_id)
+        profile = _find(services, uow, customer_id)
         merges = services.profiles(uow).merges_of(profile.canonical_id)
     return MergesPublic(items=[MergePublic(**asdict(m)) for m in merges])
 

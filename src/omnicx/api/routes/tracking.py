@@ -11,12 +11,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import anyio
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from omnicx.access import RateLimited
+from omnicx.api import security
 from omnicx.api.deps import ServicesDep
-from omnicx.api.errors import CORS, error_body
+from omnicx.api.errors import CORS, contains_json_nul, error_body, error_responses
 from omnicx.api.responses import JsonResponse
 from omnicx.bootstrap import Services
 from omnicx.events import SHORT_TYPES, IngestRejected, acknowledge, decode_body, parse_call
@@ -87,12 +90,20 @@ def _basic_write_key(request: Request) -> str | None:
 
 async def ingest(request: Request, services: Services, call_type: str | None) -> Response:
     received = datetime.now(UTC)
+    await security.throttle(
+        services, "tracking_address", security.client_address(services, request.scope)
+    )
     header_key = _basic_write_key(request)
     source = services.source_for_key(header_key) if header_key else None
     if header_key and source is None:
         raise IngestRejected(401, "unknown_write_key", "the write key is not one of a source")
     body = await _read_body(request, services.limits.max_body_bytes)
     payload = decode_body(body, request.headers.get("content-encoding"), services.limits)
+    sent = orjson.dumps(payload) if body[:2] == b"\x1f\x8b" else body  # gzip: what it held
+    if contains_json_nul(sent):
+        raise IngestRejected(
+            400, "nul_character", "a string in the body contains a NUL character (\\u0000)"
+        )
     if source is None:
         body_key = payload.get("writeKey") if isinstance(payload, dict) else None
         if not isinstance(body_key, str) or not body_key:
@@ -104,6 +115,7 @@ async def ingest(request: Request, services: Services, call_type: str | None) ->
         source = services.source_for_key(body_key)
         if source is None:
             raise IngestRejected(401, "unknown_write_key", "the write key is not one of a source")
+    await security.throttle(services, "tracking_key", source.id)
     parsed = parse_call(
         payload,
         call_type,
@@ -159,7 +171,11 @@ _route("/v1/b", None, "Record a batch of calls (browser short form)")
 _preflight("/v1/projects/{write_key}/settings", "GET")
 
 
-@router.get("/v1/projects/{write_key}/settings", summary="Settings analytics.js loads")
+@router.get(
+    "/v1/projects/{write_key}/settings",
+    summary="Settings analytics.js loads",
+    responses=error_responses(401),
+)
 async def project_settings(write_key: str, request: Request, services: ServicesDep) -> Response:
     if services.source_for_key(write_key) is None:
         raise IngestRejected(401, "unknown_write_key", "the write key is not one of a source")
@@ -205,6 +221,8 @@ class TrackingFastPath:
             response = await ingest(Request(scope, receive), self.services, CALL_TYPES[path])
         except IngestRejected as error:
             response = ingest_error(error)
+        except RateLimited as error:
+            response = security.rate_limited(error, cors=True)
         await response(scope, receive, send)
 
 
