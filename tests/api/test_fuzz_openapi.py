@@ -61,6 +61,9 @@ def _services(data_dir: Path) -> Services:
             data_dir=data_dir,
             database_url=f"sqlite:///{data_dir / 'omnicx.db'}",
             run_worker=False,
+            # Every operation is called with one key, far past a production per-key budget;
+            # rate limits have their own tests, here they would only turn answers into 429s.
+            rate_limit_api="100000/second",
         ),
         sender=FakeWebhookSender(),
     )
