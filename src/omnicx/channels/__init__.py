@@ -1,0 +1,1 @@
+"""Channel connectors: each provider behind a port, with a real adapter and a fake."""

@@ -1,0 +1,1 @@
+"""The service desk: teams, agents, routing, assignment, SLA clocks, canned responses and CSAT."""
