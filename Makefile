@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 BIN := $(VENV)/bin
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install demo serve test check bench clean
+.PHONY: install demo serve test check bench bench-inbound clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -42,6 +42,9 @@ check: install
 
 bench: install
 	$(BIN)/python bench/ingest.py
+
+bench-inbound: install
+	$(BIN)/python bench/inbound.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) var .pytest_cache .mypy_cache .ruff_cache

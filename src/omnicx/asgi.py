@@ -7,26 +7,48 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from omnicx import __version__
-from omnicx.api import audit, errors, security
-from omnicx.api.routes import access, admin, customers, privacy, tracking
+from omnicx.api import audit, errors, security, stream
+from omnicx.api.routes import (
+    access,
+    admin,
+    channel_webhooks,
+    chat,
+    conversation_messages,
+    conversations,
+    customers,
+    desk,
+    privacy,
+    tracking,
+    voice_store,
+)
 from omnicx.bootstrap import Services, build
+from omnicx.channels import email as email_channel
 from omnicx.config import Settings, load_settings
 from omnicx.workers import Worker, WorkerProcess
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
-    return app_for(build(settings), run_worker=settings.run_worker)
+    return app_for(build(settings), run_worker=settings.run_worker, run_smtp=settings.smtp_enabled)
 
 
 def _linux() -> bool:
     return sys.platform.startswith("linux")
 
 
-def app_for(services: Services, *, run_worker: bool) -> FastAPI:
+def app_for(services: Services, *, run_worker: bool, run_smtp: bool = False) -> FastAPI:
+    """The app; `run_smtp` starts the SMTP listener (inbound email) with it."""
+
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         worker: Worker | WorkerProcess | None = None
+        smtp: email_channel.SmtpListener | None = None
+        if run_smtp:
+            smtp = email_channel.build_listener(
+                services.settings, services.cipher, services.clock, services.receive_inbound
+            )
+            smtp.start()
+            app.state.smtp = smtp
         # The child is woken through a Linux abstract socket; elsewhere the worker is a thread.
         if run_worker and services.settings.worker_mode == "process" and _linux():
             worker = WorkerProcess(services.settings)
@@ -38,6 +60,8 @@ def app_for(services: Services, *, run_worker: bool) -> FastAPI:
         try:
             yield
         finally:
+            if smtp is not None:
+                smtp.stop()
             if worker is not None:
                 worker.stop()
 
@@ -55,8 +79,15 @@ def app_for(services: Services, *, run_worker: bool) -> FastAPI:
     security.install(app, services)
     app.include_router(access.router)
     app.include_router(customers.router)
+    app.include_router(conversations.router)
+    app.include_router(conversation_messages.router)
+    app.include_router(desk.router)
     app.include_router(admin.router)
     app.include_router(privacy.router)
+    app.include_router(channel_webhooks.router)
+    app.include_router(chat.router)
+    app.include_router(voice_store.router)
+    app.include_router(stream.router)
 
     @app.get("/health", tags=["ops"])
     def health() -> dict[str, object]:

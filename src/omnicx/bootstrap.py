@@ -16,9 +16,39 @@ from sqlalchemy import exc
 
 from omnicx.access import Argon2PasswordHasher, PasswordHasher, Throttle
 from omnicx.access.store import SqlApiKeyRepository, SqlSessionRepository, SqlUserRepository
+from omnicx.channels import email as email_channel
+from omnicx.channels.providers import http_client
+from omnicx.channels.telegram import TelegramBots
+from omnicx.channels.twilio import TwilioSms
+from omnicx.channels.webchat import (
+    LocalBroadcaster,
+    WebChatSender,
+    build_broadcaster,
+    relay_to_stream,
+)
+from omnicx.channels.whatsapp import WhatsAppCloud
 from omnicx.config import Settings
+from omnicx.conversations import (
+    ChannelSender,
+    DeliveryUpdate,
+    InboundMessage,
+    Message,
+    Receipt,
+    Reply,
+    SendFailed,
+)
+from omnicx.conversations.inbox import SEND, Inbox
+from omnicx.conversations.privacy import ConversationsPrivacy
+from omnicx.conversations.services import ConversationPolicy
+from omnicx.conversations.store import SqlConversationRepository
 from omnicx.crypto import FieldCipher, KeyFileError, load_key_source
 from omnicx.db import Engines, UnitOfWork, UnitOfWorkFactory, create_engines, outbox
+from omnicx.desk import csat as desk_csat
+from omnicx.desk.adapter import SqlConversationDesk
+from omnicx.desk.privacy import DeskPrivacy
+from omnicx.desk.reactions import DeskReactions
+from omnicx.desk.services import Desk, DeskConfig
+from omnicx.desk.store import SqlDeskRepository
 from omnicx.events.model import Source
 from omnicx.events.parse import IdentityConfig, IngestLimits
 from omnicx.events.privacy import EventsPrivacy
@@ -96,6 +126,17 @@ class Services:
     wakeup: Signal = field(default_factory=threading.Event)
     passwords: PasswordHasher = field(default_factory=Argon2PasswordHasher)
     throttle: Throttle = field(default_factory=lambda: Throttle("memory://", {}))
+    live: LocalBroadcaster = field(default_factory=LocalBroadcaster)
+    channel_senders: dict[str, ChannelSender] = field(default_factory=dict)
+    """The sender of each channel, by channel name; connectors register theirs in `build`."""
+    inbox: Inbox | None = None
+    """Committed conversation news for the agents' live stream and web-chat visitors."""
+    twilio: TwilioSms = field(init=False)
+    whatsapp: WhatsAppCloud = field(init=False)
+    telegram: TelegramBots = field(init=False)
+    desk_core: Desk = field(init=False)
+    """The service desk's reactions (routing, assignment, SLA clocks, CSAT)."""
+    """The messaging providers' adapters: their webhooks' checks and parsing, and senders."""
     _sources: dict[str, tuple[float, Source | None]] = field(default_factory=dict)
     _subscriptions: tuple[float, list[Subscription]] = (0.0, [])
 
@@ -115,6 +156,64 @@ class Services:
 
     def sessions(self, uow: UnitOfWork) -> SqlSessionRepository:
         return SqlSessionRepository(uow.conn)
+
+    def conversations(self, uow: UnitOfWork) -> SqlConversationRepository:
+        return SqlConversationRepository(uow.conn, self.cipher)
+
+    # -- conversations ---------------------------------------------------------------------
+
+    def _inbox(self) -> Inbox:
+        if self.inbox is None:
+            self.inbox = Inbox(
+                self.uow,
+                self.cipher,
+                self.rules,
+                conversation_policy(self.settings),
+                self.channel_senders,
+            )
+        return self.inbox
+
+    def receive_inbound(self, inbound: InboundMessage) -> Receipt:
+        """Store a customer's message, call or visit in their conversation, in one
+        transaction (idempotent on channel and provider message id)."""
+        return self._inbox().receive(inbound)
+
+    def reply(self, conversation_id: str, reply: Reply) -> Message:
+        """Queue an agent's reply on the chosen channel (or add an internal note)."""
+        return self._inbox().reply(conversation_id, reply)
+
+    def record_delivery(self, update: DeliveryUpdate) -> Message:
+        return self._inbox().record_delivery(update)
+
+    # -- service desk ----------------------------------------------------------------------
+
+    def desk(self, uow: UnitOfWork) -> SqlDeskRepository:
+        return SqlDeskRepository(uow.conn, self.cipher)
+
+    def desk_port(self, uow: UnitOfWork) -> SqlConversationDesk:
+        """The conversations as the desk sees them, bound to `uow`."""
+        return SqlConversationDesk(uow, self.cipher, self._inbox(), self.settings.contact_reasons)
+
+    def csat_key(self) -> bytes:
+        return desk_csat.csat_key(self.cipher.keyring.index_key)
+
+    def check_sla(self, limit: int = 500) -> list[Event]:
+        """Raise the SLA warnings and breaches now due, each once (recorded in
+        desk_sla_events); passes of `limit` clocks until none is left."""
+        raised: list[Event] = []
+        for _ in range(100):
+            with self.uow() as uow:
+                repo = self.desk(uow)
+                now = uow.clock.now()
+                due = len(repo.due_clocks(now, limit))
+                events = self.desk_core.check_sla(repo, now, limit)
+                for event in events:
+                    uow.raise_event(event)
+                uow.commit()
+            raised.extend(events)
+            if due < limit:
+                break
+        return raised
 
     def webhooks(self, uow: UnitOfWork) -> SqlSubscriptionRepository:
         return SqlSubscriptionRepository(uow.conn, uow.clock.now(), self.cipher)
@@ -315,7 +414,8 @@ class Services:
             uow.commit()
         for row in due:
             error = self._handle(row.topic, row.key, self.cipher.reveal(row.payload))
-            self._settle(row.id, row.attempts + 1, error)
+            if self._settle(row.id, row.attempts + 1, error) and row.topic == SEND:
+                self._inbox().give_up(row.key, error or "")
         return len(due)
 
     def _handle(self, topic: str, key: str, payload: dict[str, Any]) -> str | None:
@@ -324,14 +424,15 @@ class Services:
             return f"no handler for topic {topic}"
         try:
             handler(key, payload)
-        except DeliveryFailed as error:
+        except (DeliveryFailed, SendFailed) as error:
             return str(error)
         except Exception as error:  # a broken handler must not stop the worker
             log.exception("outbox handler %s failed", topic)
             return f"{type(error).__name__}: {error}"
         return None
 
-    def _settle(self, row_id: int, attempts: int, error: str | None) -> None:
+    def _settle(self, row_id: int, attempts: int, error: str | None) -> bool:
+        """Record one attempt's outcome; True when the row ran out of attempts (dead)."""
         with self.uow() as uow:
             now = uow.clock.now()
             if error is None:
@@ -352,9 +453,10 @@ class Services:
                 }
             uow.conn.execute(outbox.update().where(outbox.c.id == row_id).values(**values))
             uow.commit()
+        return values.get("status") == "dead"
 
     def outbox_handlers(self) -> dict[str, Callable[[str, dict[str, Any]], None]]:
-        return {DELIVER: self._deliver_webhook}
+        return {DELIVER: self._deliver_webhook, SEND: self._inbox().send}
 
     def _deliver_webhook(self, subscription_id: str, payload: dict[str, Any]) -> None:
         with self.uow(write=False) as uow:
@@ -364,7 +466,20 @@ class Services:
         deliver(self.sender, subscription, payload, self.clock.now())
 
     def close(self) -> None:
+        self.live.close()
+        self.twilio.client.close()
         self.engines.dispose()
+
+
+def conversation_policy(settings: Settings) -> ConversationPolicy:
+    return ConversationPolicy(
+        reopen_days=settings.conversation_reopen_days,
+        contact_reasons=tuple(settings.contact_reasons),
+        max_attachment_bytes=settings.attachment_max_bytes,
+        max_message_bytes=settings.message_attachments_max_bytes,
+        max_text_chars=settings.message_max_chars,
+        email_domain=settings.email_domain,
+    )
 
 
 class StartupError(Exception):
@@ -430,7 +545,42 @@ def build(
     for event_type in (ProfileCreated, ProfilesMerged, ProfileUnmerged, TraitsChanged):
         bus.subscribe(event_type, to_webhooks)
     _register_privacy(services)
+    _connect_desk(services)
+    _connect_providers(services)
+    services.live = build_broadcaster(settings.live_broker_url)
+    relay_to_stream(bus, services.live)
+    services.channel_senders["web_chat"] = WebChatSender(services.live, settings.chat_away_minutes)
+    services.channel_senders["email"] = email_channel.build_sender(settings, cipher, clock)
     return services
+
+
+def _connect_providers(services: Services) -> None:
+    """Twilio, WhatsApp and Telegram share one HTTP client; each configured one sends."""
+    client = http_client(services.settings.provider_timeout_seconds)
+    services.twilio = TwilioSms(services.settings, client)
+    services.whatsapp = WhatsAppCloud(services.settings, client)
+    services.telegram = TelegramBots(services.settings, client)
+    if services.twilio.configured:
+        services.channel_senders["sms"] = services.twilio
+    if services.whatsapp.numbers:
+        services.channel_senders["whatsapp"] = services.whatsapp
+    if services.telegram.configured:
+        services.channel_senders["telegram"] = services.telegram
+
+
+def _connect_desk(services: Services) -> None:
+    settings = services.settings
+    services.desk_core = Desk(
+        DeskConfig(
+            weights=dict(settings.desk_channel_weights),
+            csat_ask=settings.desk_csat_ask,
+            csat_expiry_hours=settings.desk_csat_link_hours,
+            public_url=settings.public_base_url or f"http://{settings.host}:{settings.port}",
+        )
+    )
+    DeskReactions(
+        services.desk_core, services.desk, services.desk_port, services.csat_key
+    ).register(services.bus)
 
 
 def _register_privacy(services: Services) -> None:
@@ -438,3 +588,5 @@ def _register_privacy(services: Services) -> None:
     profiles_privacy.register(services.bus)
     EventsPrivacy(services.cipher).register(services.bus)
     WebhooksPrivacy(services.cipher).register(services.bus)
+    DeskPrivacy(services.cipher).register(services.bus)
+    ConversationsPrivacy(services.cipher).register(services.bus)

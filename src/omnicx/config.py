@@ -7,17 +7,42 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 BUILTIN_KINDS = ("user_id", "anonymous_id", "email", "phone", "loyalty_id")
 
 SENSITIVE_FIELDS = ("email", "phone", "address", "birthday", "date_of_birth", "notes")
 KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 DEFAULT_BLOCKED = {
     "*": ["", "null", "none", "nil", "undefined", "anonymous", "unknown", "0", "-1", "n/a", "test"],
 }
+
+
+class TwilioAccount(BaseModel):
+    """A Twilio account (or subaccount) and the SMS numbers of ours it holds, in E.164."""
+
+    account_sid: str = Field(pattern=r"^AC[0-9a-fA-F]{32}$")
+    auth_token: SecretStr
+    numbers: list[str] = Field(default_factory=list)
+    messaging_service_sid: str | None = Field(default=None, pattern=r"^MG[0-9a-fA-F]{32}$")
+
+
+class WhatsAppNumber(BaseModel):
+    """One WhatsApp Cloud API phone number: its id and a token allowed to send from it."""
+
+    phone_number_id: str = Field(pattern=r"^[0-9]{1,32}$")
+    access_token: SecretStr
+    display_phone_number: str | None = None
+
+
+class TelegramBot(BaseModel):
+    """A Telegram bot's token and the secret its webhook is set with (`secret_token`)."""
+
+    token: SecretStr
+    secret_token: SecretStr = Field(min_length=1, max_length=256)
 
 
 class Settings(BaseSettings):
@@ -127,6 +152,200 @@ class Settings(BaseSettings):
     retention_interval_seconds: float = Field(
         default=3600.0, gt=0, description="How often the worker applies the retention policies."
     )
+    retention_csat_surveys_days: int = Field(
+        default=730,
+        ge=0,
+        description="Days CSAT surveys (scores and comments) are kept, by when they were asked; "
+        "0 keeps them.",
+    )
+
+    # desk
+    desk_channel_weights: dict[str, int] = Field(
+        default_factory=lambda: {
+            "call_center": 3,
+            "store": 3,
+            "web_chat": 2,
+            "whatsapp": 2,
+            "sms": 2,
+            "telegram": 2,
+            "email": 1,
+        },
+        description="How much of an agent's capacity a conversation takes, by its channel "
+        "(JSON); unlisted chat-like channels weigh 2, others 1.",
+    )
+    desk_default_assignment: Literal["manual", "round_robin", "capacity"] = Field(
+        default="round_robin", description="How a new team hands out conversations by default."
+    )
+    desk_csat_ask: bool = Field(
+        default=True, description="Ask the customer for CSAT when a conversation is resolved."
+    )
+    desk_csat_link_hours: float = Field(
+        default=72.0,
+        gt=0,
+        le=24 * 90,
+        description="How long a CSAT ask (its link and a digit reply) can be answered.",
+    )
+    desk_sla_check_seconds: float = Field(
+        default=60.0, gt=0, description="How often the worker raises SLA warnings and breaches."
+    )
+
+    @field_validator("desk_channel_weights")
+    @classmethod
+    def _check_weights(cls, weights: dict[str, int]) -> dict[str, int]:
+        for channel, weight in weights.items():
+            if not 1 <= weight <= 100:
+                raise ValueError(f"desk channel weight of {channel!r} must be 1 to 100")
+        return weights
+
+    # conversations
+    conversation_reopen_days: int = Field(
+        default=7,
+        ge=0,
+        description="An inbound message joins a conversation resolved this many days ago or "
+        "less (reopening it); older ones start a new conversation.",
+    )
+    contact_reasons: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [
+            "order_status",
+            "delivery",
+            "returns_exchanges",
+            "payment",
+            "product_question",
+            "store_experience",
+            "loyalty",
+            "complaint",
+            "account",
+            "other",
+        ],
+        description="The contact-reason taxonomy, comma-separated lower-case names.",
+    )
+    attachment_max_bytes: int = Field(
+        default=10 * 1024 * 1024, gt=0, description="Largest single attachment kept on a message."
+    )
+    message_attachments_max_bytes: int = Field(
+        default=25 * 1024 * 1024, gt=0, description="Largest total of one message's attachments."
+    )
+    message_max_chars: int = Field(
+        default=100_000, gt=0, description="Longest text or HTML body of one message."
+    )
+
+    @field_validator("contact_reasons", mode="before")
+    @classmethod
+    def _split_reasons(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    # web chat
+    chat_token_hours: float = Field(
+        default=24.0, gt=0, description="How long a web-chat visitor's session token is valid."
+    )
+    chat_away_minutes: float = Field(
+        default=5.0,
+        gt=0,
+        description="A visitor with no open chat widget for this long has left: replies go to "
+        "the next reachable channel (email when known).",
+    )
+    chat_max_text_chars: int = Field(
+        default=5000, gt=0, description="Longest message a web-chat visitor may send."
+    )
+    chat_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often a visitor's stream looks for replies another process queued.",
+    )
+    live_broker_url: str | None = Field(
+        default=None,
+        description="redis://host:6379/0 to share the live streams (agents and chat visitors) "
+        "between servers and the worker process; unset: in this process only.",
+    )
+
+    # providers
+    public_base_url: str | None = Field(
+        default=None,
+        description="The URL providers call omnicx at (https://cx.example.com); Twilio signs "
+        "its webhooks over it. Unset: the request's own URL, with X-Forwarded-Proto and "
+        "X-Forwarded-Host believed from trusted proxies.",
+    )
+    provider_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="HTTP timeout of one call to Twilio, WhatsApp or Telegram."
+    )
+    provider_media_max_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        gt=0,
+        description="Largest inbound media file fetched from a provider; a larger one is kept "
+        "as a link with a warning.",
+    )
+    twilio_accounts: dict[str, TwilioAccount] = Field(
+        default_factory=dict, description="Twilio accounts by name, each with its SMS numbers."
+    )
+    twilio_api_base_url: str = "https://api.twilio.com"
+    whatsapp_app_secret: SecretStr | None = Field(
+        default=None, description="The Meta app secret that signs WhatsApp webhooks."
+    )
+    whatsapp_verify_token: SecretStr | None = Field(
+        default=None, description="The token Meta echoes in the webhook verification handshake."
+    )
+    whatsapp_numbers: dict[str, WhatsAppNumber] = Field(
+        default_factory=dict, description="WhatsApp Cloud API phone numbers by name."
+    )
+    whatsapp_api_base_url: str = "https://graph.facebook.com"
+    whatsapp_api_version: str = "v21.0"
+    telegram_bots: dict[str, TelegramBot] = Field(
+        default_factory=dict,
+        description="Telegram bots by name; each answers at /webhooks/telegram/<name>.",
+    )
+    telegram_api_base_url: str = "https://api.telegram.org"
+
+    # email channel
+    smtp_enabled: bool = Field(
+        default=True, description="Run the SMTP listener beside `serve` (inbound email)."
+    )
+    smtp_host: str = Field(default="127.0.0.1", description="Address the SMTP listener binds.")
+    smtp_port: int = Field(default=2525, ge=0, le=65535, description="Port of the SMTP listener.")
+    email_domain: str = Field(
+        default="localhost",
+        description="Our mail domain: reply+token addresses and our Message-IDs use it.",
+    )
+    email_addresses: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["support@localhost"],
+        description="Our mailboxes that accept mail, comma-separated; the first is the From "
+        "of replies on a conversation that never received an email.",
+    )
+    email_accept_domains: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Domains whose every address is ours (catch-all), comma-separated.",
+    )
+    email_max_message_bytes: int = Field(
+        default=25 * 1024 * 1024, gt=0, description="Largest inbound email; larger gets 552."
+    )
+    smtp_relay_host: str | None = Field(
+        default=None, description="SMTP relay for outbound email; unset: replies by email fail."
+    )
+    smtp_relay_port: int = Field(default=587, ge=1, le=65535)
+    smtp_relay_security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls",
+        description="starttls (submission, port 587), tls (implicit, port 465) or none.",
+    )
+    smtp_relay_username: str | None = None
+    smtp_relay_password: SecretStr | None = None
+    smtp_relay_timeout_seconds: float = Field(default=30.0, gt=0)
+
+    @field_validator("email_addresses", "email_accept_domains", mode="before")
+    @classmethod
+    def _split_mail(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("email_addresses")
+    @classmethod
+    def _check_mailboxes(cls, addresses: list[str]) -> list[str]:
+        for address in addresses:
+            local, at, domain = address.rpartition("@")
+            if not at or not local or not domain or any(c.isspace() for c in address):
+                raise ValueError(f"email address {address!r} is not local@domain")
+        return [a.lower() for a in addresses]
 
     @field_validator("identifier_kinds", "sensitive_fields", mode="before")
     @classmethod
@@ -159,6 +378,16 @@ class Settings(BaseSettings):
             if not kind.isidentifier() or kind != kind.lower():
                 raise ValueError(f"identifier kind {kind!r} must be a lower-case name")
         return kinds
+
+    @field_validator("telegram_bots")
+    @classmethod
+    def _check_bots(cls, bots: dict[str, "TelegramBot"]) -> dict[str, "TelegramBot"]:
+        for name, bot in bots.items():
+            if not KEY_ID.match(name):
+                raise ValueError(f"telegram bot name {name!r} must be 1-32 of A-Z a-z 0-9 - _")
+            if not SECRET_TOKEN.match(bot.secret_token.get_secret_value()):
+                raise ValueError(f"telegram bot {name!r}: secret_token may hold A-Z a-z 0-9 _ -")
+        return bots
 
     def data_key_list(self) -> list[tuple[str, bytes]] | None:
         """The data keys from OMNICX_DATA_KEYS, primary first; None when unset.
@@ -200,6 +429,7 @@ class Settings(BaseSettings):
             "webhook_deliveries": self.retention_webhook_deliveries_days,
             "export_archives": self.retention_export_archives_days,
             "identity_conflicts": self.retention_identity_conflicts_days,
+            "csat_surveys": self.retention_csat_surveys_days,
         }
 
 

@@ -14,6 +14,8 @@ from omnicx.db.migrate import drift, upgrade
 
 def load_tables() -> None:
     import omnicx.access.store
+    import omnicx.conversations.store
+    import omnicx.desk.store
     import omnicx.events.privacy_store
     import omnicx.events.store
     import omnicx.privacy.store

@@ -30,7 +30,12 @@ def test_login_returns_a_token_that_opens_me(client: TestClient, services: Servi
     assert me.status_code == 200
     assert me.json()["kind"] == "user"
     assert me.json()["role"] == "agent"
-    assert me.json()["permissions"] == ["customers.read", "customers.write"]
+    assert me.json()["permissions"] == [
+        "conversations.read",
+        "conversations.write",
+        "customers.read",
+        "customers.write",
+    ]
     assert me.json()["session_expires_at"] == body["expires_at"]
     assert table_counts(services, "staff_sessions") == {"staff_sessions": 1}
 

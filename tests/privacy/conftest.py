@@ -1,14 +1,18 @@
 """A person worth erasing: two profiles merged into one, five kinds of identifiers, traits,
-webhook deliveries and a dead letter; and a bystander who must survive everything."""
+webhook deliveries, a dead letter and a conversation (an email with an attachment and an
+agent's reply); and a bystander who must survive everything."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from omnicx.bootstrap import Services
+from omnicx.conversations import AttachmentIn, FakeChannelSender, InboundMessage, ThreadHints
+from omnicx.kernel import FixedClock
 from omnicx.webhooks import create_subscription
 
 IDENTIFIERS = {
@@ -140,4 +144,40 @@ def person(
     survivor = lookup("user_id", "zq-user-5521")
     merged = client.get(f"/api/customers/{survivor}", headers=admin).json()["merged_ids"]
     assert len(merged) == 1
+    _converse(client, services, admin, survivor)
     return Person(survivor, merged[0], lookup("user_id", "bystander-1"))
+
+
+WROTE_AT = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
+REPLIED_AT = datetime(2026, 5, 4, 11, 0, tzinfo=UTC)
+
+
+def _converse(client: TestClient, services: Services, admin: dict[str, str], survivor: str) -> None:
+    """The person writes an email (with an attachment) and an agent answers it."""
+    receipt = services.receive_inbound(
+        InboundMessage(
+            channel="email",
+            account="support@shop.example",
+            sender=(("email", "zeldarina.q@example.org"),),
+            sender_name="Zeldarina Quixotesca",
+            received_at=WROTE_AT,
+            provider_message_id="<zq-mail-1@example.org>",
+            text="My parcel to Pindamonhangaba-Z never came; call +55 11 97777-6543.",
+            html="<p>Zeldarina here: ultramarine-7731 scarf</p>",
+            thread=ThreadHints(subject="Zeldarina's order"),
+            attachments=(AttachmentIn("zeldarina.txt", "text/plain", b"Quixotesca LOY-88231"),),
+        )
+    )
+    assert receipt.customer_id == survivor
+    services.channel_senders["email"] = FakeChannelSender("email")
+    clock = services.uow.clock
+    services.uow.clock = FixedClock(REPLIED_AT)
+    try:
+        replied = client.post(
+            f"/api/conversations/{receipt.conversation_id}/replies",
+            json={"text": "Dear Zeldarina Quixotesca, it ships to Pindamonhangaba-Z today."},
+            headers=admin,
+        )
+    finally:
+        services.uow.clock = clock
+    assert replied.status_code == 201, replied.text

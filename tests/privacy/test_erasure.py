@@ -61,7 +61,14 @@ def test_erasure_leaves_no_trace_in_any_table(
     before = scan(services)
     assert set(before) >= {"events", "identifiers", "traits", "trait_history", "profiles"}
     if not services.cipher.enabled:
-        assert set(before) >= {"ingest_dead_letters", "outbox", "merges"}
+        assert set(before) >= {
+            "ingest_dead_letters",
+            "outbox",
+            "merges",
+            "conversations",
+            "messages",
+            "message_attachments",
+        }
 
     body = erase(client, admin, person.merged_id)
 
@@ -70,7 +77,14 @@ def test_erasure_leaves_no_trace_in_any_table(
     assert body["subject_id"] == person.id
     assert body["counts"]["profiles"]["profiles"] == 2
     assert body["counts"]["profiles"]["identifiers"] == len(IDENTIFIERS)
-    assert body["counts"]["events"] == {"events": 3, "ingest_dead_letters": 1}
+    # Three tracked events and the conversation's two messages on the timeline.
+    assert body["counts"]["events"] == {"events": 5, "ingest_dead_letters": 1}
+    assert body["counts"]["conversations"] == {
+        "conversations": 1,
+        "messages": 2,
+        "message_attachments": 1,
+        "message_deliveries": 1,
+    }
     assert body["counts"]["privacy"]["suppressions"] == len(IDENTIFIERS)
     assert scan(services) == {}
     for customer_id in (person.id, person.merged_id):

@@ -29,7 +29,7 @@ def test_an_export_holds_every_domain_in_plain_text(
     assert body["archive_url"] == f"/api/privacy/requests/{body['id']}/archive"
     assert body["counts"]["profiles"]["profiles"] == 2
     assert body["counts"]["profiles"]["merges"] == 1
-    assert body["counts"]["events"] == {"events": 3, "ingest_dead_letters": 1}
+    assert body["counts"]["events"] == {"events": 5, "ingest_dead_letters": 1}
     assert body["counts"]["webhooks"]["webhook_deliveries"] >= 3
 
     archive = client.get(body["archive_url"], headers=admin)
@@ -39,7 +39,14 @@ def test_an_export_holds_every_domain_in_plain_text(
     manifest = json.loads(files.read("manifest.json"))
     assert manifest["subject_id"] == person.id
     assert sorted(manifest["profile_ids"]) == sorted([person.id, person.merged_id])
-    assert set(manifest["domains"]) == {"profiles", "events", "webhooks", "privacy"}
+    assert set(manifest["domains"]) == {
+        "profiles",
+        "events",
+        "webhooks",
+        "privacy",
+        "conversations",
+        "desk",
+    }
     assert sorted(manifest["files"]) == sorted(n for n in files.namelist() if n != "manifest.json")
     profiles = json.loads(files.read("profiles.json"))
     assert {(i["kind"], i["value"]) for i in profiles["identifiers"]} >= {
@@ -49,7 +56,16 @@ def test_an_export_holds_every_domain_in_plain_text(
     assert {t["key"]: t["value"] for t in profiles["traits"]}["city"] == "Pindamonhangaba-Z"
     assert len(profiles["trait_history"]) >= 6
     events = json.loads(files.read("events.json"))
-    assert [e["message_id"] for e in events["events"]] == ["zq-1", "zq-2", "zq-3"]
+    tracked = [e for e in events["events"] if e["source_id"] != "conversations"]
+    assert [e["message_id"] for e in tracked] == ["zq-1", "zq-2", "zq-3"]
+    conversations = json.loads(files.read("conversations.json"))
+    assert [(m["direction"], m["text"]) for m in conversations["messages"]] == [
+        ("inbound", "My parcel to Pindamonhangaba-Z never came; call +55 11 97777-6543."),
+        ("outbound", "Dear Zeldarina Quixotesca, it ships to Pindamonhangaba-Z today."),
+    ]
+    assert [m["message_id"] for m in events["events"] if m["source_id"] == "conversations"] == [
+        m["id"] for m in conversations["messages"]
+    ]
     assert events["events"][1]["traits"]["phone"] == "+55 11 97777-6543"
     assert [e["messageId"] for e in events["ingest_dead_letters"][0]["events"]] == ["zq-dead"]
     deliveries = json.loads(files.read("webhooks.json"))["webhook_deliveries"]

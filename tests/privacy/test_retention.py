@@ -12,29 +12,32 @@ TABLES = ("events", "ingest_dead_letters", "outbox", "identity_conflicts", "audi
 
 
 def test_retention_deletes_exactly_the_expired_rows(services: Services, person: Person) -> None:
-    # The person's events are of 2026-05-01..03, the bystander's of 2026-05-01 09:00.
+    # The person's events are of 2026-05-01..03, the bystander's of 2026-05-01 09:00; the
+    # person's conversation adds two timeline rows of 2026-05-04.
     clock = FixedClock(datetime(2027, 6, 1, tzinfo=UTC))
     services.uow.clock = clock
     services.process_outbox()
     before = table_counts(services, *TABLES)
-    assert before["events"] == 4
+    assert before["events"] == 6
     cutoff_days = (datetime(2027, 6, 1, tzinfo=UTC) - datetime(2026, 5, 2, tzinfo=UTC)).days
     services.settings.retention_events_days = cutoff_days
     assert services.apply_retention(dry_run=True) == {
         "events": 2,
         "dead_letters": 1,
-        "webhook_deliveries": before["outbox"],
+        "webhook_deliveries": before["outbox"] - 1,
         "export_archives": 0,
         "identity_conflicts": 0,
+        "csat_surveys": 0,
     }
     assert table_counts(services, *TABLES) == before
     counts = services.apply_retention()
     assert counts["events"] == 2
     assert counts["dead_letters"] == 1
     after = table_counts(services, *TABLES)
-    assert after["events"] == 2
+    assert after["events"] == 4
     assert after["ingest_dead_letters"] == 0
-    assert after["outbox"] == 0
+    # The agent's reply left through the outbox too; channel sends are not webhook deliveries.
+    assert after["outbox"] == 1
     assert after["audit_log"] == before["audit_log"]
     assert services.apply_retention(dry_run=True) == dict.fromkeys(counts, 0)
 
@@ -45,6 +48,6 @@ def test_the_worker_applies_retention_on_its_schedule(services: Services, person
     worker = Worker(services)
     first = worker.retain()
     assert first is not None
-    assert first["events"] == 4
+    assert first["events"] == 6
     assert worker.retain() is None
     assert table_counts(services, "events")["events"] == 0

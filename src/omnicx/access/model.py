@@ -18,6 +18,10 @@ from omnicx.kernel import DomainError
 PERMISSIONS: dict[str, str] = {
     "customers.read": "read customer profiles, context, timelines and identity conflicts",
     "customers.write": "change customer data: import, undo a merge",
+    "conversations.read": "read conversations and their messages, follow the live stream, "
+    "look a caller up (screen pop)",
+    "conversations.write": "reply, add notes, change a conversation's status, record calls and "
+    "store visits",
     "privacy.export": "produce a subject-access export of a customer",
     "privacy.erase": "erase a customer",
     "privacy.manage": "retention policies and the suppression list",
@@ -28,6 +32,8 @@ PERMISSIONS: dict[str, str] = {
     "ingest.manage": "inspect ingestion dead letters",
     "keys.manage": "create, list and revoke API keys",
     "users.manage": "create, list, change and disable staff users",
+    "desk.manage": "configure the service desk: teams, agents, routing rules, business hours, "
+    "SLA policies and canned responses",
 }
 """Every permission a route may require; later domains add theirs here."""
 
@@ -46,11 +52,13 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     # Runs the platform: users, keys, sources, webhooks, privacy requests and the audit log.
     "admin": frozenset(PERMISSIONS),
     # Integrations that only look customers up (a support desk, a store app).
-    "read_only": frozenset({"customers.read", "analytics.read"}),
+    "read_only": frozenset({"customers.read", "analytics.read", "conversations.read"}),
     # Call-centre agents see the whole customer and fix what a bad link joined.
-    "agent": frozenset({"customers.read", "customers.write"}),
+    "agent": frozenset(
+        {"customers.read", "customers.write", "conversations.read", "conversations.write"}
+    ),
     # At the till: look a customer up by phone or email, see their history; change nothing.
-    "store_associate": frozenset({"customers.read"}),
+    "store_associate": frozenset({"customers.read", "conversations.read", "conversations.write"}),
     # Campaigns need to read customers and reports.
     "marketer": frozenset({"customers.read", "analytics.read"}),
     # Reports only: aggregates, never a single customer's record.

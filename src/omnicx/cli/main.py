@@ -84,8 +84,13 @@ def serve(
     migrate: Annotated[
         bool, typer.Option(help="Upgrade the schema first (turn off when many servers start)")
     ] = True,
+    smtp: Annotated[
+        bool | None,
+        typer.Option(help="Run the SMTP listener for inbound email (default: OMNICX_SMTP_ENABLED)"),
+    ] = None,
 ) -> None:
-    """Serve the API; the worker runs beside it in a child process (the embedded mode)."""
+    """Serve the API; the worker runs beside it in a child process (the embedded mode), and
+    the SMTP listener takes inbound email on OMNICX_SMTP_HOST:OMNICX_SMTP_PORT."""
     settings = load_settings()
     built = build(settings)
     if migrate:
@@ -96,7 +101,11 @@ def serve(
     tune_gc()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     uvicorn.run(
-        app_for(built, run_worker=worker),
+        app_for(
+            built,
+            run_worker=worker,
+            run_smtp=settings.smtp_enabled if smtp is None else smtp,
+        ),
         host=host or settings.host,
         port=port or settings.port,
         log_level="warning",

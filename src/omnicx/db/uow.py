@@ -26,6 +26,7 @@ class UnitOfWork:
         self._write = write
         self._after_commit = after_commit
         self._events: list[Event] = []
+        self._on_commit: list[Callable[[], None]] = []
         self._conn: sa.Connection | None = None
         self._committed = False
 
@@ -64,6 +65,11 @@ class UnitOfWork:
     def raise_event(self, event: Event) -> None:
         self._events.append(event)
 
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once this transaction has committed (never if it rolls back): how
+        news of a change leaves the process, e.g. to the live stream."""
+        self._on_commit.append(callback)
+
     def commit(self) -> None:
         # Handlers may raise further events; drain until quiet.
         while self._events:
@@ -71,11 +77,15 @@ class UnitOfWork:
             self._bus.publish(pending, self)
         self.conn.commit()
         self._committed = True
+        callbacks, self._on_commit = self._on_commit, []
+        for callback in callbacks:
+            callback()
         if self._after_commit is not None:
             self._after_commit()
 
     def rollback(self) -> None:
         self._events.clear()
+        self._on_commit.clear()
         self.conn.rollback()
 
 

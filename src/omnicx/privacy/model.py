@@ -25,6 +25,7 @@ RETENTION_KINDS: dict[str, str] = {
     "webhook_deliveries": "delivered and dead webhook deliveries, by creation time",
     "export_archives": "subject-access export archives, by creation time",
     "identity_conflicts": "links refused by an identity rule, by creation time",
+    "csat_surveys": "CSAT surveys with their scores and comments, by when they were asked",
 }
 """Data kinds a retention policy may name, each answered by the domain that keeps it."""
 

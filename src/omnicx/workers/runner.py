@@ -1,6 +1,8 @@
 """The worker loop: resolve acknowledged events, then deliver due outbox rows, then sleep
 until woken (a commit or an acknowledged batch) or a short timeout passes. Every
-`OMNICX_RETENTION_INTERVAL_SECONDS` (an hour by default) a pass applies the retention policies."""
+`OMNICX_RETENTION_INTERVAL_SECONDS` (an hour by default) a pass applies the retention policies,
+and every `OMNICX_DESK_SLA_CHECK_SECONDS` (a minute) one raises the SLA warnings and breaches
+now due."""
 
 import logging
 import threading
@@ -20,6 +22,7 @@ class Worker:
         self._stop: Signal = stop or threading.Event()
         self._thread: threading.Thread | None = None
         self._retention_due = time.monotonic()
+        self._sla_due = time.monotonic()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run, name="omnicx-worker", daemon=True)
@@ -51,6 +54,7 @@ class Worker:
         resolved = self.services.process_ingest()
         delivered = self.services.process_outbox()
         self.retain()
+        self.check_sla()
         return bool(resolved or delivered)
 
     def retain(self) -> dict[str, int] | None:
@@ -63,6 +67,18 @@ class Worker:
         if any(counts.values()):
             log.info("retention deleted %s", {k: v for k, v in counts.items() if v})
         return counts
+
+    def check_sla(self) -> int | None:
+        """Raise the SLA warnings and breaches due when the check is due; None when it was
+        not, else how many were raised."""
+        now = time.monotonic()
+        if now < self._sla_due:
+            return None
+        self._sla_due = now + self.services.settings.desk_sla_check_seconds
+        raised = self.services.check_sla()
+        if raised:
+            log.info("SLA check raised %d warnings and breaches", len(raised))
+        return len(raised)
 
     def drain(self) -> int:
         """Run until nothing is left; for tests, imports and the demo."""

@@ -1,4 +1,5 @@
-"""The customer API: search, look-up, profile, timeline, context, merges and conflicts."""
+"""The customer API: search, look-up, profile, timeline, context (with the customer's
+conversations), merges and conflicts."""
 
 from dataclasses import asdict
 from typing import Annotated
@@ -7,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse
 
 from omnicx.api.deps import CustomersRead, CustomersWrite, ServicesDep
+from omnicx.api.schemas.conversations import ConversationSummary
 from omnicx.api.schemas.customers import (
     ConflictPublic,
     ConflictsPublic,
@@ -186,7 +188,7 @@ def get_timeline(
     responses={307: {"description": "A merged id: follow to the surviving profile"}},
 )
 def get_context(
-    customer_id: str, services: ServicesDep, _: CustomersRead
+    customer_id: str, services: ServicesDep, caller: CustomersRead
 ) -> CustomerContext | RedirectResponse:
     with services.uow(write=False) as uow:
         repo = services.profiles(uow)
@@ -217,7 +219,23 @@ def get_context(
             event_count=events.count_for(members),
             merges=[MergePublic(**asdict(m)) for m in repo.merges_of(profile.id)],
             conflicts=[ConflictPublic(**asdict(c)) for c in repo.conflicts(profile.id, 50)],
+            conversations=_conversations(services, uow, profile.id)
+            if caller.may("conversations.read")
+            else None,
         )
+
+
+RECENT_DONE = 5
+"""Resolved or closed conversations the context lists after the active ones."""
+
+
+def _conversations(
+    services: Services, uow: UnitOfWork, customer_id: str
+) -> list[ConversationSummary]:
+    found = services.conversations(uow).of_customer(customer_id, limit=100)
+    active = [c for c in found if c.is_active]
+    done = [c for c in found if not c.is_active][:RECENT_DONE]
+    return [ConversationSummary.of(c) for c in (*active, *done)]
 
 
 @router.get("/customers/{customer_id}/merges", response_model=MergesPublic)

@@ -3,6 +3,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from omnicx.api.schemas.conversations import ConversationSummary
+
 
 class IdentifierPublic(BaseModel):
     kind: str
@@ -111,3 +113,8 @@ class CustomerContext(BaseModel):
     event_count: int
     merges: list[MergePublic]
     conflicts: list[ConflictPublic]
+    conversations: list[ConversationSummary] | None = Field(
+        description="Every open, pending or snoozed conversation, then the latest resolved or "
+        "closed ones, each with the channels it used; null when the caller lacks the "
+        "conversations.read permission."
+    )
