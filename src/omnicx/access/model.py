@@ -34,6 +34,17 @@ PERMISSIONS: dict[str, str] = {
     "users.manage": "create, list, change and disable staff users",
     "desk.manage": "configure the service desk: teams, agents, routing rules, business hours, "
     "SLA policies and canned responses",
+    "consent.read": "read a customer's consents, preferences and the gate's decisions",
+    "consent.write": "record a consent or an opt-out said to an agent or at the counter, change "
+    "preferences",
+    "segments.read": "read segment definitions, sizes and previews",
+    "segments.write": "create and change segments",
+    "journeys.read": "read journeys, their versions, instances and impact previews",
+    "journeys.write": "draft, publish, pause, resume and roll back journeys; send broadcasts",
+    "tasks.write": "complete human tasks a journey gave an agent team or a store",
+    "commerce.read": "read the catalog, prices, stock, carts, orders, returns and loyalty",
+    "commerce.manage": "change the catalog, price book, locations and stock",
+    "commerce.sell": "carts, orders, pickups, returns, exchanges and loyalty at any channel",
 }
 """Every permission a route may require; later domains add theirs here."""
 
@@ -52,15 +63,57 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     # Runs the platform: users, keys, sources, webhooks, privacy requests and the audit log.
     "admin": frozenset(PERMISSIONS),
     # Integrations that only look customers up (a support desk, a store app).
-    "read_only": frozenset({"customers.read", "analytics.read", "conversations.read"}),
+    "read_only": frozenset(
+        {
+            "customers.read",
+            "analytics.read",
+            "conversations.read",
+            "consent.read",
+            "segments.read",
+            "journeys.read",
+            "commerce.read",
+        }
+    ),
     # Call-centre agents see the whole customer and fix what a bad link joined.
     "agent": frozenset(
-        {"customers.read", "customers.write", "conversations.read", "conversations.write"}
+        {
+            "customers.read",
+            "customers.write",
+            "conversations.read",
+            "conversations.write",
+            "consent.read",
+            "consent.write",
+            "tasks.write",
+            "commerce.read",
+            "commerce.sell",
+        }
     ),
     # At the till: look a customer up by phone or email, see their history; change nothing.
-    "store_associate": frozenset({"customers.read", "conversations.read", "conversations.write"}),
-    # Campaigns need to read customers and reports.
-    "marketer": frozenset({"customers.read", "analytics.read"}),
+    "store_associate": frozenset(
+        {
+            "customers.read",
+            "conversations.read",
+            "conversations.write",
+            "consent.read",
+            "consent.write",
+            "tasks.write",
+            "commerce.read",
+            "commerce.sell",
+        }
+    ),
+    # Campaigns: customers, consents, segments, journeys and reports.
+    "marketer": frozenset(
+        {
+            "customers.read",
+            "analytics.read",
+            "consent.read",
+            "segments.read",
+            "segments.write",
+            "journeys.read",
+            "journeys.write",
+            "commerce.read",
+        }
+    ),
     # Reports only: aggregates, never a single customer's record.
     "analyst": frozenset({"analytics.read"}),
 }

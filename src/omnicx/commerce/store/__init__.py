@@ -1,0 +1,1 @@
+"""The commerce tables and their SQL repositories (edges never import this package)."""

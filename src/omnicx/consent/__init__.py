@@ -1,0 +1,3 @@
+"""Consent per purpose and channel, preferences and suppression: who may be contacted, for
+what, on which channel, and when.
+"""

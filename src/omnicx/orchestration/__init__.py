@@ -1,0 +1,3 @@
+"""The maestro: segments, journeys as versioned data, and the one policy gate every
+proactive message passes.
+"""

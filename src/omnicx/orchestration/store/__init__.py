@@ -1,0 +1,1 @@
+"""The orchestration tables and their SQL repositories (edges never import this package)."""
