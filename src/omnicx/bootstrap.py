@@ -49,6 +49,7 @@ from omnicx.desk.privacy import DeskPrivacy
 from omnicx.desk.reactions import DeskReactions
 from omnicx.desk.services import Desk, DeskConfig
 from omnicx.desk.store import SqlDeskRepository
+from omnicx.events.messages import EventsStored
 from omnicx.events.model import Source
 from omnicx.events.parse import IdentityConfig, IngestLimits
 from omnicx.events.privacy import EventsPrivacy
@@ -368,7 +369,11 @@ class Services:
                     )
                     screen = SuppressionScreen(self.privacy(uow), self.cipher, uow.clock.now())
                     stored = resolve_batches(
-                        batches, events=self.events(uow), writer=writer, screen=screen
+                        batches,
+                        events=self.events(uow),
+                        writer=writer,
+                        screen=screen,
+                        raise_event=uow.raise_event if self.bus.subscribed(EventsStored) else None,
                     )
                     uow.commit()
                 return stored

@@ -1,13 +1,14 @@
 """Verb-named event services: sources, acknowledging calls, resolving them, the timeline."""
 
 import secrets
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any
 
+from omnicx.events.messages import EventsStored, StoredEvent
 from omnicx.events.model import CHANNEL_PATTERN, Source, TimelineItem
 from omnicx.events.ports import EventRepository, IngestQueue
-from omnicx.kernel import Conflict, Invalid, NotFound, new_id
+from omnicx.kernel import Conflict, Event, Invalid, NotFound, new_id
 from omnicx.kernel.moments import micros
 from omnicx.privacy import SuppressionScreen
 from omnicx.profiles import Identifier, ProfileWriter
@@ -55,8 +56,12 @@ def resolve_batches(
     events: EventRepository,
     writer: ProfileWriter,
     screen: SuppressionScreen | None = None,
+    raise_event: Callable[[Event], None] | None = None,
 ) -> int:
     """Dedupe, resolve identities, apply traits and store the events of acknowledged batches.
+
+    With `raise_event`, one `EventsStored` names the new events (those with a profile) for the
+    bus's reactions.
 
     A replayed messageId (same source) is a no-op: it neither writes nor merges again. An
     event naming an erased person (an identifier in the suppression list of `screen`) is
@@ -126,6 +131,25 @@ def resolve_batches(
         )
     writer.flush()
     events.insert_events(rows)
+    if raise_event is not None and rows:
+        raise_event(
+            EventsStored(
+                tuple(
+                    StoredEvent(
+                        id=row["id"],
+                        profile_id=row["profile_id"],
+                        type=row["type"],
+                        event=row["event"],
+                        name=row["name"],
+                        channel=row["channel"],
+                        ts=row["ts"],
+                        properties=row["properties"],
+                    )
+                    for row in rows
+                    if row["profile_id"] is not None
+                )
+            )
+        )
     return len(rows)
 
 

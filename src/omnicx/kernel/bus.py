@@ -25,6 +25,10 @@ class MessageBus:
     def subscribe(self, event_type: type[Event], handler: Handler) -> None:
         self._handlers[event_type].append(handler)
 
+    def subscribed(self, event_type: type[Event]) -> bool:
+        """Whether anyone listens: a hot path skips building events nobody reads."""
+        return bool(self._handlers.get(event_type))
+
     def publish(self, events: Iterable[Event], uow: object) -> None:
         for event in events:
             for handler in self._handlers.get(type(event), ()):
