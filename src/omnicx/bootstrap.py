@@ -37,6 +37,7 @@ from omnicx.conversations import (
     Reply,
     SendFailed,
 )
+from omnicx.conversations.batcher import InboundBatcher
 from omnicx.conversations.inbox import SEND, Inbox
 from omnicx.conversations.privacy import ConversationsPrivacy
 from omnicx.conversations.services import ConversationPolicy
@@ -138,6 +139,7 @@ class Services:
     desk_core: Desk = field(init=False)
     """The service desk's reactions (routing, assignment, SLA clocks, CSAT)."""
     """The messaging providers' adapters: their webhooks' checks and parsing, and senders."""
+    _batcher: InboundBatcher | None = None
     _sources: dict[str, tuple[float, Source | None]] = field(default_factory=dict)
     _subscriptions: tuple[float, list[Subscription]] = (0.0, [])
 
@@ -175,9 +177,13 @@ class Services:
         return self.inbox
 
     def receive_inbound(self, inbound: InboundMessage) -> Receipt:
-        """Store a customer's message, call or visit in their conversation, in one
-        transaction (idempotent on channel and provider message id)."""
-        return self._inbox().receive(inbound)
+        """Store a customer's message, call or visit in their conversation (idempotent on
+        channel and provider message id); messages arriving together share one commit."""
+        if self._batcher is None:
+            self._batcher = InboundBatcher(
+                self._inbox().receive_many, max_batch=self.settings.inbound_batch_max
+            )
+        return self._batcher.receive(inbound)
 
     def reply(self, conversation_id: str, reply: Reply) -> Message:
         """Queue an agent's reply on the chosen channel (or add an internal note)."""
@@ -471,6 +477,8 @@ class Services:
         deliver(self.sender, subscription, payload, self.clock.now())
 
     def close(self) -> None:
+        if self._batcher is not None:
+            self._batcher.close()
         self.live.close()
         self.twilio.client.close()
         self.engines.dispose()

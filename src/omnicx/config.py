@@ -198,6 +198,12 @@ class Settings(BaseSettings):
         return weights
 
     # conversations
+    inbound_batch_max: int = Field(
+        default=64,
+        ge=1,
+        le=1000,
+        description="Most inbound messages stored together in one transaction (group commit).",
+    )
     conversation_reopen_days: int = Field(
         default=7,
         ge=0,

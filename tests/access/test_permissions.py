@@ -159,10 +159,25 @@ def test_the_role_table_names_every_role_and_scope() -> None:
         "conversations.read",
         "conversations.write",
     }
-    assert ROLE_PERMISSIONS["marketer"] == {"customers.read", "analytics.read"}
+    assert ROLE_PERMISSIONS["marketer"] == {
+        "customers.read",
+        "analytics.read",
+        "consent.read",
+        "segments.read",
+        "segments.write",
+        "journeys.read",
+        "journeys.write",
+        "commerce.read",
+    }
     assert ROLE_PERMISSIONS["analyst"] == {"analytics.read"}
     assert ROLE_PERMISSIONS["read_only"] == {
         "customers.read",
         "analytics.read",
         "conversations.read",
+        "consent.read",
+        "segments.read",
+        "journeys.read",
+        "commerce.read",
     }
+    # Only the head office changes the catalog, prices and stock.
+    assert not any("commerce.manage" in ROLE_PERMISSIONS[r] for r in STAFF_ROLES if r != "admin")

@@ -31,10 +31,15 @@ def test_login_returns_a_token_that_opens_me(client: TestClient, services: Servi
     assert me.json()["kind"] == "user"
     assert me.json()["role"] == "agent"
     assert me.json()["permissions"] == [
+        "commerce.read",
+        "commerce.sell",
+        "consent.read",
+        "consent.write",
         "conversations.read",
         "conversations.write",
         "customers.read",
         "customers.write",
+        "tasks.write",
     ]
     assert me.json()["session_expires_at"] == body["expires_at"]
     assert table_counts(services, "staff_sessions") == {"staff_sessions": 1}

@@ -7,7 +7,7 @@ The composition root builds one `Inbox` and exposes it as `Services.receive_inbo
 
 import logging
 import time
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -86,41 +86,71 @@ class Inbox:
     def receive(self, inbound: InboundMessage) -> Receipt:
         services.check_inbound(inbound, self.policy)
         observed = self._identifiers(inbound)
+        return self._retrying(lambda uow: self._receive(uow, inbound, observed))
 
-        def work(uow: UnitOfWork) -> Receipt:
-            repo = self.conversations(uow)
-            if inbound.provider_message_id:
-                seen = repo.by_provider_id(inbound.channel, inbound.provider_message_id)
-                if seen is not None:
-                    conversation = repo.get(seen.conversation_id)
-                    customer = conversation.customer_id if conversation else seen.customer_id
-                    return Receipt(customer, seen.conversation_id, seen.id, False, True)
-            events = SqlEventRepository(uow.conn, self.cipher)
-            (event_id,) = events.allocate_ids(1)
-            now = uow.clock.now()
-            writer = ProfileWriter(
-                SqlProfileRepository(uow.conn, self.cipher), self.rules, now, uow.raise_event
-            )
-            customer_id = writer.resolve(
-                observed, event_id=event_id, channel=inbound.channel, source_id=None
-            )
-            if customer_id is None:
-                raise Invalid(
-                    "sender_blocked", "the sender's identifiers are on the blocked list", "sender"
-                )
-            writer.flush()
-            receipt, message = services.receive(
-                repo,
-                inbound,
-                customer_id,
-                now=now,
-                policy=self.policy,
-                raise_event=uow.raise_event,
-            )
-            self._timeline(events, message, event_id, inbound.kind)
-            return receipt
+    def receive_many(self, batch: Sequence[InboundMessage]) -> list[Receipt | Exception]:
+        """Store several independent messages in one transaction (one commit, one disk
+        flush), each in a savepoint of its own: a message that fails is undone alone and gets
+        its error back, in order. A message that lost a race with another writer (a unique
+        key, a deadlock) is received again on its own afterwards."""
+        results: list[Receipt | Exception | None] = [None] * len(batch)
+        again: list[int] = []
+        try:
+            with self.uow() as uow:
+                for index, inbound in enumerate(batch):
+                    try:
+                        services.check_inbound(inbound, self.policy)
+                        observed = self._identifiers(inbound)
+                        with uow.savepoint():
+                            results[index] = self._receive(uow, inbound, observed)
+                    except (exc.IntegrityError, exc.OperationalError):
+                        again.append(index)
+                    except Exception as error:
+                        results[index] = error
+                uow.commit()
+        except exc.OperationalError:
+            results, again = [None] * len(batch), list(range(len(batch)))
+        for index in again:
+            try:
+                results[index] = self.receive(batch[index])
+            except Exception as error:
+                results[index] = error
+        return [r if r is not None else RuntimeError("not received") for r in results]
 
-        return self._retrying(work)
+    def _receive(
+        self, uow: UnitOfWork, inbound: InboundMessage, observed: list[Identifier]
+    ) -> Receipt:
+        repo = self.conversations(uow)
+        if inbound.provider_message_id:
+            seen = repo.by_provider_id(inbound.channel, inbound.provider_message_id)
+            if seen is not None:
+                conversation = repo.get(seen.conversation_id)
+                customer = conversation.customer_id if conversation else seen.customer_id
+                return Receipt(customer, seen.conversation_id, seen.id, False, True)
+        events = SqlEventRepository(uow.conn, self.cipher)
+        (event_id,) = events.allocate_ids(1)
+        now = uow.clock.now()
+        writer = ProfileWriter(
+            SqlProfileRepository(uow.conn, self.cipher), self.rules, now, uow.raise_event
+        )
+        customer_id = writer.resolve(
+            observed, event_id=event_id, channel=inbound.channel, source_id=None
+        )
+        if customer_id is None:
+            raise Invalid(
+                "sender_blocked", "the sender's identifiers are on the blocked list", "sender"
+            )
+        writer.flush()
+        receipt, message = services.receive(
+            repo,
+            inbound,
+            customer_id,
+            now=now,
+            policy=self.policy,
+            raise_event=uow.raise_event,
+        )
+        self._timeline(events, message, event_id, inbound.kind)
+        return receipt
 
     def _timeline(
         self, events: SqlEventRepository, message: Message, event_id: int, kind: str

@@ -128,6 +128,44 @@ def _conversation_query() -> sa.Select[Any]:
     )
 
 
+# The statements of the inbound path, built once: SQLAlchemy then reuses their cache keys
+# instead of building and hashing a new statement for every message.
+_BY_ID = _conversation_query().where(conversations.c.id == sa.bindparam("conversation_id"))
+_BY_ID_LOCKED = _BY_ID.with_for_update(of=conversations)
+_OF_CUSTOMER = (
+    _conversation_query()
+    .where(
+        profiles.c.canonical_id == sa.bindparam("canonical_id"),
+        conversations.c.merged_into.is_(None),
+    )
+    .order_by(
+        sa.func.coalesce(conversations.c.last_message_at, conversations.c.created_at).desc(),
+        conversations.c.id,
+    )
+    .limit(sa.bindparam("limit", type_=sa.Integer))
+)
+_UPDATE = conversations.update().where(conversations.c.id == sa.bindparam("where_id"))
+_NEXT_SEQ = sa.select(sa.func.max(messages.c.seq)).where(
+    messages.c.conversation_id == sa.bindparam("conversation_id")
+)
+_MESSAGE = sa.select(messages).where(messages.c.id == sa.bindparam("message_id"))
+_BY_PROVIDER_ID = sa.select(messages).where(
+    messages.c.channel == sa.bindparam("channel"),
+    messages.c.provider_message_id == sa.bindparam("provider_message_id"),
+)
+_ATTACHMENTS_OF = (
+    sa.select(
+        message_attachments.c.id,
+        message_attachments.c.message_id,
+        message_attachments.c.filename,
+        message_attachments.c.content_type,
+        message_attachments.c.size,
+    )
+    .where(message_attachments.c.message_id.in_(sa.bindparam("ids", expanding=True)))
+    .order_by(message_attachments.c.created_at, message_attachments.c.id)
+)
+
+
 class SqlConversationRepository:
     def __init__(self, conn: sa.Connection, cipher: FieldCipher) -> None:
         self.conn = conn
@@ -176,34 +214,33 @@ class SqlConversationRepository:
 
     def add_conversation(self, c: Conversation) -> None:
         self.conn.execute(
-            conversations.insert().values(
-                id=c.id,
-                customer_id=c.customer_id,
-                status=c.status,
-                priority=c.priority,
-                subject=self._seal(c.subject),
-                contact_reason=c.contact_reason,
-                team_id=c.team_id,
-                assignee_id=c.assignee_id,
-                sla_policy_id=c.sla_policy_id,
-                sla=c.sla,
-                labels=list(c.labels),
-                channels=list(c.channels),
-                last_inbound_channel=c.last_inbound_channel,
-                last_message_at=c.last_message_at,
-                merged_into=c.merged_into,
-                split_from=c.split_from,
-                reply_token=c.reply_token,
-                created_at=c.created_at,
-                updated_at=c.updated_at,
-            )
+            conversations.insert(),
+            {
+                "id": c.id,
+                "customer_id": c.customer_id,
+                "status": c.status,
+                "priority": c.priority,
+                "subject": self._seal(c.subject),
+                "contact_reason": c.contact_reason,
+                "team_id": c.team_id,
+                "assignee_id": c.assignee_id,
+                "sla_policy_id": c.sla_policy_id,
+                "sla": c.sla,
+                "labels": list(c.labels),
+                "channels": list(c.channels),
+                "last_inbound_channel": c.last_inbound_channel,
+                "last_message_at": c.last_message_at,
+                "merged_into": c.merged_into,
+                "split_from": c.split_from,
+                "reply_token": c.reply_token,
+                "created_at": c.created_at,
+                "updated_at": c.updated_at,
+            },
         )
 
     def get(self, conversation_id: str, *, lock: bool = False) -> Conversation | None:
-        query = _conversation_query().where(conversations.c.id == conversation_id)
-        if lock and self.conn.dialect.name == "postgresql":
-            query = query.with_for_update(of=conversations)
-        row = self.conn.execute(query).first()
+        query = _BY_ID_LOCKED if lock and self.conn.dialect.name == "postgresql" else _BY_ID
+        row = self.conn.execute(query, {"conversation_id": conversation_id}).first()
         return self._conversation(row) if row else None
 
     def by_reply_token(self, token: str) -> Conversation | None:
@@ -232,9 +269,7 @@ class SqlConversationRepository:
         for key in ("labels", "channels"):
             if key in values:
                 values[key] = list(values[key])
-        self.conn.execute(
-            conversations.update().where(conversations.c.id == conversation_id).values(**values)
-        )
+        self.conn.execute(_UPDATE, {**values, "where_id": conversation_id})
 
     def lock_customer(self, profile_id: str) -> None:
         """Serialise writers of one customer's conversations (SQLite's write lock does it)."""
@@ -245,17 +280,7 @@ class SqlConversationRepository:
 
     def of_customer(self, canonical_id: str, *, limit: int = 100) -> list[Conversation]:
         """A customer's conversations (merged-away ones left out), latest activity first."""
-        rows = self.conn.execute(
-            _conversation_query()
-            .where(profiles.c.canonical_id == canonical_id, conversations.c.merged_into.is_(None))
-            .order_by(
-                sa.func.coalesce(
-                    conversations.c.last_message_at, conversations.c.created_at
-                ).desc(),
-                conversations.c.id,
-            )
-            .limit(limit)
-        )
+        rows = self.conn.execute(_OF_CUSTOMER, {"canonical_id": canonical_id, "limit": limit})
         return [self._conversation(r) for r in rows]
 
     def search(
@@ -312,42 +337,39 @@ class SqlConversationRepository:
     # -- messages ------------------------------------------------------------------------
 
     def next_seq(self, conversation_id: str) -> int:
-        top = self.conn.execute(
-            sa.select(sa.func.max(messages.c.seq)).where(
-                messages.c.conversation_id == conversation_id
-            )
-        ).scalar()
+        top = self.conn.execute(_NEXT_SEQ, {"conversation_id": conversation_id}).scalar()
         return int(top or 0) + 1
 
     def add_message(self, m: Message) -> None:
         self.conn.execute(
-            messages.insert().values(
-                id=m.id,
-                conversation_id=m.conversation_id,
-                customer_id=m.customer_id,
-                seq=m.seq,
-                direction=m.direction,
-                kind=m.kind,
-                channel=m.channel,
-                account=m.account,
-                sender_kind=m.sender_kind,
-                sender_id=m.sender_id,
-                sender_name=self._seal(m.sender_name),
-                to_kind=m.to[0] if m.to else None,
-                to_value=self._seal(m.to[1]) if m.to else None,
-                subject=self._seal(m.subject),
-                text=self._seal(m.text),
-                html=self._seal(m.html),
-                provider_message_id=m.provider_message_id,
-                email_message_id=m.email_message_id,
-                in_reply_to=m.in_reply_to,
-                references=list(m.references),
-                status=m.status,
-                warnings=list(m.warnings),
-                metadata=self._seal(m.metadata) if m.metadata else None,
-                created_at=m.created_at,
-                updated_at=m.created_at,
-            )
+            messages.insert(),
+            {
+                "id": m.id,
+                "conversation_id": m.conversation_id,
+                "customer_id": m.customer_id,
+                "seq": m.seq,
+                "direction": m.direction,
+                "kind": m.kind,
+                "channel": m.channel,
+                "account": m.account,
+                "sender_kind": m.sender_kind,
+                "sender_id": m.sender_id,
+                "sender_name": self._seal(m.sender_name),
+                "to_kind": m.to[0] if m.to else None,
+                "to_value": self._seal(m.to[1]) if m.to else None,
+                "subject": self._seal(m.subject),
+                "text": self._seal(m.text),
+                "html": self._seal(m.html),
+                "provider_message_id": m.provider_message_id,
+                "email_message_id": m.email_message_id,
+                "in_reply_to": m.in_reply_to,
+                "references": list(m.references),
+                "status": m.status,
+                "warnings": list(m.warnings),
+                "metadata": self._seal(m.metadata) if m.metadata else None,
+                "created_at": m.created_at,
+                "updated_at": m.created_at,
+            },
         )
 
     def add_attachment(self, attachment: Attachment, content: bytes, now: datetime) -> None:
@@ -398,32 +420,19 @@ class SqlConversationRepository:
         ids = [r.id for r in rows]
         found: dict[str, list[Attachment]] = {}
         if ids:
-            for a in self.conn.execute(
-                sa.select(
-                    message_attachments.c.id,
-                    message_attachments.c.message_id,
-                    message_attachments.c.filename,
-                    message_attachments.c.content_type,
-                    message_attachments.c.size,
-                )
-                .where(message_attachments.c.message_id.in_(ids))
-                .order_by(message_attachments.c.created_at, message_attachments.c.id)
-            ):
+            for a in self.conn.execute(_ATTACHMENTS_OF, {"ids": ids}):
                 found.setdefault(a.message_id, []).append(
                     Attachment(a.id, a.message_id, self._open(a.filename), a.content_type, a.size)
                 )
         return [self._message(r, tuple(found.get(r.id, ()))) for r in rows]
 
     def message(self, message_id: str) -> Message | None:
-        row = self.conn.execute(sa.select(messages).where(messages.c.id == message_id)).first()
+        row = self.conn.execute(_MESSAGE, {"message_id": message_id}).first()
         return self._with_attachments([row])[0] if row else None
 
     def by_provider_id(self, channel: str, provider_message_id: str) -> Message | None:
         row = self.conn.execute(
-            sa.select(messages).where(
-                messages.c.channel == channel,
-                messages.c.provider_message_id == provider_message_id,
-            )
+            _BY_PROVIDER_ID, {"channel": channel, "provider_message_id": provider_message_id}
         ).first()
         return self._with_attachments([row])[0] if row else None
 

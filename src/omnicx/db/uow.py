@@ -1,7 +1,9 @@
 """The unit of work owns the transaction; domain events raised inside it are published to the
 bus before the commit, so the outbox rows their handlers write commit with the change."""
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from types import TracebackType
 from typing import Self
 
@@ -19,8 +21,10 @@ class UnitOfWork:
         *,
         write: bool,
         after_commit: Callable[[], None] | None = None,
+        writer_lock: AbstractContextManager[object] | None = None,
     ) -> None:
         self._engine = engine
+        self._writer_lock = writer_lock or nullcontext()
         self._bus = bus
         self.clock = clock
         self._write = write
@@ -41,10 +45,15 @@ class UnitOfWork:
         return self._engine.dialect.name
 
     def __enter__(self) -> Self:
-        conn = self._engine.connect()
-        if self._write and conn.dialect.name == "sqlite":
-            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-        conn.begin()
+        self._writer_lock.__enter__()
+        try:
+            conn = self._engine.connect()
+            if self._write and conn.dialect.name == "sqlite":
+                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+            conn.begin()
+        except BaseException:
+            self._writer_lock.__exit__(None, None, None)
+            raise
         self._conn = conn
         return self
 
@@ -61,6 +70,7 @@ class UnitOfWork:
         finally:
             conn.close()
             self._conn = None
+            self._writer_lock.__exit__(None, None, None)
 
     def raise_event(self, event: Event) -> None:
         self._events.append(event)
@@ -70,11 +80,32 @@ class UnitOfWork:
         news of a change leaves the process, e.g. to the live stream."""
         self._on_commit.append(callback)
 
-    def commit(self) -> None:
-        # Handlers may raise further events; drain until quiet.
+    def publish(self) -> None:
+        """Hand the events raised so far to their handlers now (handlers may raise further
+        events; drained until quiet). `commit` does this too."""
         while self._events:
             pending, self._events = self._events, []
             self._bus.publish(pending, self)
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """One part of a larger transaction: its events are handled inside it, and if it fails
+        its writes, its events and its after-commit callbacks are undone while the rest of
+        the transaction goes on (how a batch of independent messages shares one commit)."""
+        events, callbacks = len(self._events), len(self._on_commit)
+        nested = self.conn.begin_nested()
+        try:
+            yield
+            self.publish()
+        except BaseException:
+            nested.rollback()
+            del self._events[events:]
+            del self._on_commit[callbacks:]
+            raise
+        nested.commit()
+
+    def commit(self) -> None:
+        self.publish()
         self.conn.commit()
         self._committed = True
         callbacks, self._on_commit = self._on_commit, []
@@ -101,8 +132,16 @@ class UnitOfWorkFactory:
         self.bus = bus
         self.clock = clock
         self.after_commit = after_commit
+        # SQLite has one writer: this process's writers queue on a lock that wakes the next
+        # one at once, instead of polling the database's busy handler with growing sleeps.
+        self._writer_lock = threading.RLock() if engine.dialect.name == "sqlite" else None
 
     def __call__(self, *, write: bool = True) -> UnitOfWork:
         return UnitOfWork(
-            self.engine, self.bus, self.clock, write=write, after_commit=self.after_commit
+            self.engine,
+            self.bus,
+            self.clock,
+            write=write,
+            after_commit=self.after_commit,
+            writer_lock=self._writer_lock if write else None,
         )

@@ -219,6 +219,23 @@ def _clock(row: Any) -> SlaClock:
     return SlaClock(**{c.name: row._mapping[c.name] for c in desk_sla_clocks.c})
 
 
+# Statements every inbound message runs, built once (SQLAlchemy reuses their cache keys).
+_RULES = sa.select(desk_routing_rules).order_by(
+    desk_routing_rules.c.position, desk_routing_rules.c.created_at, desk_routing_rules.c.id
+)
+_POLICY = sa.select(desk_sla_policies).where(desk_sla_policies.c.id == sa.bindparam("policy_id"))
+_POLICIES = sa.select(desk_sla_policies).order_by(
+    desk_sla_policies.c.created_at, desk_sla_policies.c.id
+)
+_SAVE_CLOCK = desk_sla_clocks.update().where(desk_sla_clocks.c.id == sa.bindparam("where_id"))
+_CLOCKS = (
+    sa.select(desk_sla_clocks)
+    .where(desk_sla_clocks.c.conversation_id == sa.bindparam("conversation_id"))
+    .order_by(desk_sla_clocks.c.started_at, desk_sla_clocks.c.id)
+)
+_LIVE_CLOCKS = _CLOCKS.where(desk_sla_clocks.c.status.in_(("running", "paused")))
+
+
 class SqlDeskRepository:
     def __init__(self, conn: sa.Connection, cipher: FieldCipher) -> None:
         self.conn = conn
@@ -387,8 +404,7 @@ class SqlDeskRepository:
         return None if row is None else RoutingRule(**row._mapping)
 
     def rules(self) -> list[RoutingRule]:
-        r = desk_routing_rules
-        rows = self.conn.execute(sa.select(r).order_by(r.c.position, r.c.created_at, r.c.id))
+        rows = self.conn.execute(_RULES)
         return [RoutingRule(**row._mapping) for row in rows]
 
     def delete_rule(self, rule_id: str) -> bool:
@@ -406,13 +422,11 @@ class SqlDeskRepository:
         self.conn.execute(p.update().where(p.c.id == policy.id).values(**values))
 
     def policy(self, policy_id: str) -> SlaPolicy | None:
-        p = desk_sla_policies
-        row = self.conn.execute(sa.select(p).where(p.c.id == policy_id)).first()
+        row = self.conn.execute(_POLICY, {"policy_id": policy_id}).first()
         return None if row is None else SlaPolicy(**row._mapping)
 
     def policies(self) -> list[SlaPolicy]:
-        p = desk_sla_policies
-        rows = self.conn.execute(sa.select(p).order_by(p.c.created_at, p.c.id))
+        rows = self.conn.execute(_POLICIES)
         return [SlaPolicy(**row._mapping) for row in rows]
 
     def delete_policy(self, policy_id: str) -> bool:
@@ -422,19 +436,15 @@ class SqlDeskRepository:
     # -- SLA clocks and events ------------------------------------------------------------
 
     def add_clock(self, clock: SlaClock) -> None:
-        self.conn.execute(desk_sla_clocks.insert().values(**clock.__dict__))
+        self.conn.execute(desk_sla_clocks.insert(), clock.__dict__)
 
     def save_clock(self, clock: SlaClock) -> None:
-        c = desk_sla_clocks
         values = {k: v for k, v in clock.__dict__.items() if k != "id"}
-        self.conn.execute(c.update().where(c.c.id == clock.id).values(**values))
+        self.conn.execute(_SAVE_CLOCK, {**values, "where_id": clock.id})
 
     def clocks(self, conversation_id: str, *, live: bool = False) -> list[SlaClock]:
-        c = desk_sla_clocks
-        query = sa.select(c).where(c.c.conversation_id == conversation_id)
-        if live:
-            query = query.where(c.c.status.in_(("running", "paused")))
-        return [_clock(r) for r in self.conn.execute(query.order_by(c.c.started_at, c.c.id))]
+        query = _LIVE_CLOCKS if live else _CLOCKS
+        return [_clock(r) for r in self.conn.execute(query, {"conversation_id": conversation_id})]
 
     def due_clocks(self, now: datetime, limit: int) -> list[SlaClock]:
         c = desk_sla_clocks

@@ -84,6 +84,9 @@ _CHUNK = 400
 EVENT_TABLES = ("events", "ingest_dead_letters")
 
 
+_TOP_EVENT_ID = sa.select(sa.func.max(events.c.id))
+
+
 class SqlEventRepository:
     def __init__(self, conn: sa.Connection, cipher: FieldCipher) -> None:
         self.conn = conn
@@ -149,7 +152,7 @@ class SqlEventRepository:
             )
             return [r[0] for r in rows]
         # SQLite: the write lock is held (BEGIN IMMEDIATE), so max+1 is ours alone.
-        top = self.conn.execute(sa.select(sa.func.max(events.c.id))).scalar() or 0
+        top = self.conn.execute(_TOP_EVENT_ID).scalar() or 0
         return list(range(top + 1, top + 1 + count))
 
     def insert_events(self, rows: Sequence[dict[str, Any]]) -> None:

@@ -194,6 +194,9 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]
         yield items[start : start + size]
 
 
+_PROFILE = sa.select(profiles).where(profiles.c.id == sa.bindparam("profile_id"))
+
+
 class SqlProfileRepository:
     def __init__(self, conn: sa.Connection, cipher: FieldCipher) -> None:
         self.conn = conn
@@ -437,7 +440,7 @@ class SqlProfileRepository:
     # -- reads ---------------------------------------------------------------------------
 
     def get(self, profile_id: str) -> Profile | None:
-        row = self.conn.execute(sa.select(profiles).where(profiles.c.id == profile_id)).first()
+        row = self.conn.execute(_PROFILE, {"profile_id": profile_id}).first()
         return self._profile(row) if row else None
 
     def get_merge(self, merge_id: str) -> Merge | None:

@@ -1,0 +1,133 @@
+"""Group commit of inbound messages: many callers, one transaction, each message alone in
+its outcome; on SQLite and PostgreSQL."""
+
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from omnicx.bootstrap import Services, build
+from omnicx.config import Settings
+from omnicx.conversations import InboundMessage, MessageReceived, Receipt
+from omnicx.conversations.batcher import InboundBatcher
+from omnicx.db.migrate import upgrade
+from omnicx.kernel import Invalid
+from tests.conftest import table_counts
+
+TABLES = ("profiles", "conversations", "messages", "events")
+
+
+def sms(phone: str, sid: str, text: str = "where is my order?") -> InboundMessage:
+    return InboundMessage(
+        channel="sms",
+        account="+5511900000000",
+        sender=(("phone", phone),),
+        received_at=datetime.now(UTC),
+        provider_message_id=sid,
+        text=text,
+    )
+
+
+@pytest.fixture
+def blocking(make_settings: Callable[..., Settings]) -> Iterator[Services]:
+    services = build(make_settings(blocked_identifiers={"phone": ["+5511955550000"]}))
+    upgrade(services.engines)
+    yield services
+    services.close()
+
+
+def test_a_refused_message_in_a_batch_is_undone_alone(blocking: Services) -> None:
+    heard: list[str] = []
+
+    def react(event: MessageReceived, uow: object) -> None:
+        if event.channel == "sms" and event.message_id == boom[0]:
+            raise RuntimeError("a reaction failed")
+        heard.append(event.message_id)
+
+    boom: list[str] = [""]
+    blocking.bus.subscribe(MessageReceived, react)
+    original = blocking._inbox()._receive
+
+    def receive(uow: Any, inbound: InboundMessage, observed: Any) -> Receipt:
+        receipt = original(uow, inbound, observed)
+        if inbound.provider_message_id == "SM3":
+            boom[0] = receipt.message_id  # fails after its rows are written
+        return receipt
+
+    blocking._inbox()._receive = receive  # type: ignore[method-assign]
+    batch = [
+        sms("+5511911110001", "SM1"),
+        sms("+5511955550000", "SM2"),  # a blocked sender
+        sms("+5511911110003", "SM3"),  # its reaction fails after its rows are written
+        sms("+5511911110001", "SM4"),
+        sms("+5511911110001", "SM1"),  # a provider retry inside the same batch
+    ]
+    results = blocking._inbox().receive_many(batch)
+
+    first, blocked, failed, second, retry = results
+    assert isinstance(first, Receipt)
+    assert isinstance(second, Receipt)
+    assert isinstance(blocked, Invalid)
+    assert blocked.code == "sender_blocked"
+    assert isinstance(failed, RuntimeError)
+    assert str(failed) == "a reaction failed"
+    assert isinstance(retry, Receipt)
+    assert retry.duplicate is True
+    assert retry.message_id == first.message_id
+    assert second.conversation_id == first.conversation_id
+    assert heard == [first.message_id, second.message_id]
+    # The refused messages left nothing behind: one customer, one conversation, two
+    # messages, two timeline rows.
+    assert table_counts(blocking, *TABLES) == {
+        "profiles": 1,
+        "conversations": 1,
+        "messages": 2,
+        "events": 2,
+    }
+
+
+def test_concurrent_webhook_threads_each_get_their_own_receipt(services: Services) -> None:
+    receipts: dict[str, Receipt] = {}
+    errors: list[BaseException] = []
+
+    def post(n: int) -> None:
+        for i in range(20):
+            sid = f"SM{n:02d}{i:03d}"
+            try:
+                receipts[sid] = services.receive_inbound(sms(f"+55119222{n:05d}", sid))
+            except BaseException as error:  # pragma: no cover - reported below
+                errors.append(error)
+
+    threads = [threading.Thread(target=post, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert len(receipts) == 160
+    per_customer: dict[str, set[str]] = {}
+    for receipt in receipts.values():
+        per_customer.setdefault(receipt.customer_id, set()).add(receipt.conversation_id)
+    assert len(per_customer) == 8
+    assert all(len(ids) == 1 for ids in per_customer.values())
+    assert table_counts(services, "profiles", "conversations", "messages") == {
+        "profiles": 8,
+        "conversations": 8,
+        "messages": 160,
+    }
+
+
+def test_a_failed_commit_reaches_every_caller() -> None:
+    def broken(batch: Any) -> list[Receipt | Exception]:
+        raise RuntimeError("database is gone")
+
+    batcher = InboundBatcher(broken)
+    with pytest.raises(RuntimeError, match="database is gone"):
+        batcher.receive(sms("+5511911110001", "SM1"))
+    batcher.close()
+    # After close, messages are stored directly by the caller's thread.
+    with pytest.raises(RuntimeError, match="database is gone"):
+        batcher.receive(sms("+5511911110001", "SM2"))
