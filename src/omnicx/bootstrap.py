@@ -38,10 +38,10 @@ from omnicx.conversations import (
     SendFailed,
 )
 from omnicx.conversations.batcher import InboundBatcher
-from omnicx.conversations.inbox import SEND, Inbox
+from omnicx.conversations.inbox import Inbox
 from omnicx.conversations.privacy import ConversationsPrivacy
 from omnicx.conversations.services import ConversationPolicy
-from omnicx.conversations.store import SqlConversationRepository
+from omnicx.conversations.store import SEND, SqlConversationRepository
 from omnicx.crypto import FieldCipher, KeyFileError, load_key_source
 from omnicx.db import Engines, UnitOfWork, UnitOfWorkFactory, create_engines, outbox
 from omnicx.desk import csat as desk_csat
@@ -214,6 +214,12 @@ class Services:
                 now = uow.clock.now()
                 due = len(repo.due_clocks(now, limit))
                 events = self.desk_core.check_sla(repo, now, limit)
+                port = self.desk_port(uow)
+                for conversation_id in dict.fromkeys(
+                    getattr(e, "conversation_id", "") for e in events
+                ):
+                    if conversation_id:
+                        self.desk_core.summarize(repo, port, conversation_id)
                 for event in events:
                     uow.raise_event(event)
                 uow.commit()

@@ -158,6 +158,12 @@ class Settings(BaseSettings):
         description="Days CSAT surveys (scores and comments) are kept, by when they were asked; "
         "0 keeps them.",
     )
+    retention_channel_sends_days: int = Field(
+        default=30,
+        ge=0,
+        description="Days finished (sent or given up) outbound sends stay in the outbox; the "
+        "messages themselves stay with their conversations. 0 keeps them.",
+    )
 
     # desk
     desk_channel_weights: dict[str, int] = Field(
@@ -436,6 +442,7 @@ class Settings(BaseSettings):
             "export_archives": self.retention_export_archives_days,
             "identity_conflicts": self.retention_identity_conflicts_days,
             "csat_surveys": self.retention_csat_surveys_days,
+            "channel_sends": self.retention_channel_sends_days,
         }
 
 

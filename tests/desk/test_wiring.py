@@ -317,10 +317,95 @@ def test_sla_warning_and_breach_are_raised_once_through_a_channel_switch_and_a_m
         ("first_response", "warning"),
         ("first_response", "breached"),
     ]
+    # The split-off part started its own clock; the merge folded it into the earlier one.
     assert [(c["metric"], c["started_at"], c["status"]) for c in view["clocks"]] == [
-        ("first_response", "2026-03-02T12:00:00Z", "running")
+        ("first_response", "2026-03-02T12:00:00Z", "running"),
+        ("first_response", "2026-03-02T12:25:00Z", "merged"),
     ]
     assert table_counts(services, "desk_sla_events") == {"desk_sla_events": 2}
+    summary = client.get(f"/api/conversations/{survivor}", headers=admin).json()["conversation"][
+        "sla"
+    ]
+    assert summary == {
+        "state": "breached",
+        "due_at": "2026-03-02T13:00:00+00:00",
+        "clocks": {
+            "first_response": {
+                "status": "running",
+                "due_at": "2026-03-02T13:00:00+00:00",
+                "warned": True,
+                "breached": True,
+            }
+        },
+    }
+
+
+def test_the_conversation_shows_its_sla_state_and_a_split_starts_its_own_clocks(
+    client: TestClient, services: Services, admin: dict[str, str]
+) -> None:
+    made = client.post(
+        "/api/desk/sla-policies",
+        json={"name": "All", "first_response_minutes": 30, "warning_percent": 50},
+        headers=admin,
+    )
+    assert made.status_code == 201, made.text
+    at(services, T0)
+    first = services.receive_inbound(inbound("email", email("split"), "<p1@x>"))
+
+    def sla(conversation_id: str) -> dict[str, Any]:
+        found = client.get(f"/api/conversations/{conversation_id}", headers=admin)
+        assert found.status_code == 200, found.text
+        return dict(found.json()["conversation"]["sla"])
+
+    assert sla(first.conversation_id)["state"] == "running"
+    at(services, T0 + timedelta(minutes=16))
+    services.check_sla()
+    assert sla(first.conversation_id)["state"] == "warning"
+    services.channel_senders["email"] = FakeChannelSender("email")
+    replied = client.post(
+        f"/api/conversations/{first.conversation_id}/replies",
+        json={"text": "On its way", "channel": "email"},
+        headers=admin,
+    )
+    assert replied.status_code == 201, replied.text
+    assert sla(first.conversation_id) == {
+        "state": "met",
+        "due_at": None,
+        "clocks": {
+            "first_response": {
+                "status": "stopped",
+                "due_at": None,
+                "warned": True,
+                "breached": False,
+            }
+        },
+    }
+    # A new question, split off into a conversation of its own: its clock starts from the
+    # customer's message, not from the split.
+    at(services, T0 + timedelta(minutes=40))
+    asked = services.receive_inbound(
+        InboundMessage(
+            channel="email",
+            account="support@shop.example",
+            sender=email("split"),
+            received_at=T0 + timedelta(minutes=40),
+            provider_message_id="<p2@x>",
+            text="and a refund?",
+        )
+    )
+    at(services, T0 + timedelta(minutes=45))
+    with services.uow() as uow:
+        later = split(
+            services.conversations(uow),
+            first.conversation_id,
+            asked.message_id,
+            now=uow.clock.now(),
+            raise_event=uow.raise_event,
+        )
+        uow.commit()
+    summary = sla(later.id)
+    assert summary["state"] == "running"
+    assert summary["clocks"]["first_response"]["due_at"] == "2026-03-02T13:10:00+00:00"
 
 
 def _asked(services: Services, conversation_id: str) -> str:

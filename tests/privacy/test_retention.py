@@ -18,6 +18,7 @@ def test_retention_deletes_exactly_the_expired_rows(services: Services, person: 
     services.uow.clock = clock
     services.process_outbox()
     before = table_counts(services, *TABLES)
+    before_messages = table_counts(services, "messages")["messages"]
     assert before["events"] == 6
     cutoff_days = (datetime(2027, 6, 1, tzinfo=UTC) - datetime(2026, 5, 2, tzinfo=UTC)).days
     services.settings.retention_events_days = cutoff_days
@@ -28,6 +29,7 @@ def test_retention_deletes_exactly_the_expired_rows(services: Services, person: 
         "export_archives": 0,
         "identity_conflicts": 0,
         "csat_surveys": 0,
+        "channel_sends": 1,
     }
     assert table_counts(services, *TABLES) == before
     counts = services.apply_retention()
@@ -36,8 +38,10 @@ def test_retention_deletes_exactly_the_expired_rows(services: Services, person: 
     after = table_counts(services, *TABLES)
     assert after["events"] == 4
     assert after["ingest_dead_letters"] == 0
-    # The agent's reply left through the outbox too; channel sends are not webhook deliveries.
-    assert after["outbox"] == 1
+    # The agent's reply left through the outbox too: its finished send went with them, while
+    # the reply itself stays in the conversation.
+    assert after["outbox"] == 0
+    assert table_counts(services, "messages")["messages"] == before_messages
     assert after["audit_log"] == before["audit_log"]
     assert services.apply_retention(dry_run=True) == dict.fromkeys(counts, 0)
 

@@ -26,7 +26,7 @@ from omnicx.conversations.model import (
 )
 from omnicx.conversations.ports import ChannelSender, OutboundMessage, SendFailed, ThreadHeaders
 from omnicx.conversations.services import ConversationPolicy
-from omnicx.conversations.store import TIMELINE_SOURCE, SqlConversationRepository
+from omnicx.conversations.store import SEND, TIMELINE_SOURCE, SqlConversationRepository
 from omnicx.crypto import FieldCipher
 from omnicx.db import UnitOfWork, UnitOfWorkFactory, enqueue
 from omnicx.events.store import SqlEventRepository
@@ -39,8 +39,6 @@ from omnicx.profiles.store import SqlProfileRepository
 
 log = logging.getLogger("omnicx.conversations")
 
-SEND = "channel.send"
-"""Outbox topic of an outbound message waiting to leave through its channel."""
 
 T = TypeVar("T")
 

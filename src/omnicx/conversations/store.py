@@ -22,7 +22,7 @@ from omnicx.conversations.model import (
     Message,
 )
 from omnicx.crypto import FieldCipher
-from omnicx.db import JsonValue, UtcDateTime, metadata
+from omnicx.db import JsonValue, UtcDateTime, metadata, outbox
 from omnicx.events.store import events
 from omnicx.profiles.store import profiles
 
@@ -113,6 +113,9 @@ message_deliveries = sa.Table(
     sa.Column("error", sa.Text(), nullable=True),
     sa.Column("at", UtcDateTime(), nullable=False),
 )
+
+SEND = "channel.send"
+"""Outbox topic of an outbound message waiting to leave through its channel."""
 
 TIMELINE_SOURCE = "conversations"
 """`source_id` of the timeline rows conversations write."""
@@ -587,6 +590,25 @@ class SqlConversationRepository:
         for row in rows:
             row.pop("attachments", None)
         return {"conversations": convs, "messages": rows, "message_attachments": attachments}
+
+    def expire_sends(self, cutoff: datetime, *, dry_run: bool, limit: int) -> int:
+        """Finished sends (done or dead) queued before `cutoff`; pending ones are never due."""
+        o = outbox.c
+        due = (
+            sa.select(o.id)
+            .where(o.topic == SEND, o.status.in_(("done", "dead")), o.created_at < cutoff)
+            .limit(limit)
+        )
+        if dry_run:
+            return int(
+                self.conn.execute(
+                    sa.select(sa.func.count()).select_from(due.subquery())
+                ).scalar_one()
+            )
+        ids = [row.id for row in self.conn.execute(due)]
+        if not ids:
+            return 0
+        return int(self.conn.execute(outbox.delete().where(o.id.in_(ids))).rowcount)
 
     def erase(self, conversation_ids: Sequence[str], now: datetime) -> dict[str, int]:
         """Messages, attachments and delivery histories go; conversations stay anonymised."""

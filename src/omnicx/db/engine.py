@@ -37,10 +37,15 @@ def create_engines(url: str, *, synchronous: str = "FULL") -> Engines:
     return Engines(main=main, queue=_create(f"sqlite:///{queue_path}", synchronous))
 
 
+def _json_loads(value: Any) -> Any:
+    # A JSON column has numeric affinity in SQLite: a bare number comes back as a number.
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
 def _create(url: str, synchronous: str) -> sa.Engine:
     kwargs: dict[str, Any] = {
         "json_serializer": json_dumps,
-        "json_deserializer": orjson.loads,
+        "json_deserializer": _json_loads,
     }
     if url.startswith("sqlite"):
         database = sa.make_url(url).database

@@ -101,6 +101,9 @@ class SqlConversationDesk:
             raise_event=self.uow.raise_event,
         )
 
+    def set_sla(self, conversation_id: str, summary: dict[str, Any]) -> None:
+        self.repo.update(conversation_id, sla=summary)
+
     def send_system(self, conversation_id: str, channel: str, text: str) -> None:
         self.inbox.reply_within(
             self.uow, conversation_id, Reply(author=SYSTEM, channel=channel, text=text)

@@ -41,6 +41,7 @@ class ConversationDesk(Protocol):
         """Set the priority (when given) and add labels."""
 
     def set_status(self, conversation_id: str, status: str) -> None: ...
+    def set_sla(self, conversation_id: str, summary: dict[str, Any]) -> None: ...
 
     def send_system(self, conversation_id: str, channel: str, text: str) -> None:
         """Queue a message from the system (not an agent) to the customer on `channel`."""

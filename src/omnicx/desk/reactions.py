@@ -8,6 +8,8 @@
     ConversationStatusChanged   pause, resume or stop clocks; a resolution frees the agent
                                 (back-fill) and asks CSAT on the last inbound channel
     ConversationsMerged         the survivor keeps the earliest clock of each metric
+    ConversationSplit           a split-off conversation whose customer still awaits an answer
+                                starts its own clocks, from their last message
 
 Handlers run inside the unit of work that raised the event: anything they write commits with
 that change, and a handler that fails rolls the whole change back.
@@ -21,6 +23,7 @@ from omnicx.conversations import (
     Conversation,
     ConversationOpened,
     ConversationsMerged,
+    ConversationSplit,
     ConversationStatusChanged,
     MessageReceived,
     MessageSent,
@@ -48,6 +51,7 @@ class DeskReactions:
         bus.subscribe(MessageSent, self.sent)
         bus.subscribe(ConversationStatusChanged, self.status_changed)
         bus.subscribe(ConversationsMerged, self.merged)
+        bus.subscribe(ConversationSplit, self.split)
 
     def _language(self, port: SqlConversationDesk, conversation: Conversation) -> str | None:
         traits = port.traits(conversation.customer_id)
@@ -76,6 +80,7 @@ class DeskReactions:
                 port.set_status(conversation.id, "resolved")
             return
         self.core.start_clocks(repo, conversation, event.channel, now)
+        self.core.summarize(repo, port, conversation.id)
         self._own(repo, port, conversation, now)
 
     def _own(
@@ -102,12 +107,15 @@ class DeskReactions:
     def sent(self, event: MessageSent, uow: UnitOfWork) -> None:
         if event.direction != "outbound" or event.author_id == SYSTEM.id:
             return
-        self.core.responded(self.repo_for(uow), event.conversation_id, uow.clock.now())
+        repo = self.repo_for(uow)
+        self.core.responded(repo, event.conversation_id, uow.clock.now())
+        self.core.summarize(repo, self.port_for(uow), event.conversation_id)
 
     def status_changed(self, event: ConversationStatusChanged, uow: UnitOfWork) -> None:
         repo, port = self.repo_for(uow), self.port_for(uow)
         now = uow.clock.now()
         survey = self.core.status_changed(repo, port, event.conversation_id, event.new_status, now)
+        self.core.summarize(repo, port, event.conversation_id)
         if survey is not None:
             self.ask(repo, port, survey)
 
@@ -125,4 +133,21 @@ class DeskReactions:
             port.note_system(survey.conversation_id, f"CSAT was not asked ({reason})")
 
     def merged(self, event: ConversationsMerged, uow: UnitOfWork) -> None:
-        self.core.merged(self.repo_for(uow), event.conversation_id, event.merged_id)
+        repo = self.repo_for(uow)
+        self.core.merged(repo, event.conversation_id, event.merged_id)
+        self.core.summarize(repo, self.port_for(uow), event.conversation_id)
+
+    def split(self, event: ConversationSplit, uow: UnitOfWork) -> None:
+        repo, port = self.repo_for(uow), self.port_for(uow)
+        conversation = port.conversation(event.conversation_id)
+        last = port.last_inbound(event.conversation_id)
+        if conversation is None or last is None or not conversation.is_active:
+            return
+        if (
+            conversation.last_message_at is not None
+            and conversation.last_message_at > last.created_at
+        ):
+            return  # already answered
+        since = min(last.created_at, uow.clock.now())
+        self.core.start_clocks(repo, conversation, last.channel, since)
+        self.core.summarize(repo, port, conversation.id)

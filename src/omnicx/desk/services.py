@@ -870,6 +870,10 @@ class Desk:
             repo.save_clock(kept)
             repo.save_clock(retired)
 
+    def summarize(self, repo: DeskRepository, desk: ConversationDesk, conversation_id: str) -> None:
+        """Write the conversation's SLA summary from its clocks (after any clock changed)."""
+        desk.set_sla(conversation_id, sla.summary(repo.clocks(conversation_id)))
+
     def check_sla(self, repo: DeskRepository, now: datetime, limit: int = 500) -> list[Event]:
         """Warnings and breaches now due, each recorded once; returns the events to raise."""
         raised: list[Event] = []

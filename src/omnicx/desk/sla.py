@@ -228,3 +228,42 @@ def fold(kept: SlaClock, other: SlaClock) -> tuple[SlaClock, SlaClock]:
     winner, loser = candidates
     retired = replace(loser, status="merged", warn_at=None, due_at=None)
     return winner, retired
+
+
+def summary(clocks: Sequence[SlaClock]) -> dict[str, Any]:
+    """What a conversation shows of its SLA clocks (the inbox filters on `state`).
+
+    `state` is "breached" when any clock missed its target, "warning" when a live clock passed
+    its warning point, "running" or "paused" while clocks count, "met" when every clock stopped
+    in time; `due_at` is the nearest deadline of a running clock. Clocks folded into another by a
+    merge are left out; no clocks, no summary.
+    """
+    clocks = [c for c in clocks if c.status != "merged"]
+    if not clocks:
+        return {}
+    live = [c for c in clocks if c.status in ("running", "paused")]
+    running = [c for c in live if c.status == "running" and c.due_at is not None]
+    if any(c.breached_at is not None for c in clocks):
+        state = "breached"
+    elif any(c.warned_at is not None for c in live):
+        state = "warning"
+    elif running:
+        state = "running"
+    elif live:
+        state = "paused"
+    else:
+        state = "met"
+    due = min((c.due_at for c in running if c.due_at is not None), default=None)
+    return {
+        "state": state,
+        "due_at": due.isoformat() if due else None,
+        "clocks": {
+            c.metric: {
+                "status": c.status,
+                "due_at": c.due_at.isoformat() if c.due_at else None,
+                "warned": c.warned_at is not None,
+                "breached": c.breached_at is not None,
+            }
+            for c in sorted(clocks, key=lambda c: c.started_at)
+        },
+    }

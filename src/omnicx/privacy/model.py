@@ -26,6 +26,7 @@ RETENTION_KINDS: dict[str, str] = {
     "export_archives": "subject-access export archives, by creation time",
     "identity_conflicts": "links refused by an identity rule, by creation time",
     "csat_surveys": "CSAT surveys with their scores and comments, by when they were asked",
+    "channel_sends": "finished outbound sends in the outbox (the messages stay), by creation time",
 }
 """Data kinds a retention policy may name, each answered by the domain that keeps it."""
 

@@ -316,7 +316,8 @@ class SqlProfileRepository:
         raw_json = self.conn.dialect.name == "sqlite"
         reveal = self.cipher.reveal
         for profile_id, key, value, ts, channel, source_id, event_id in rows:
-            if raw_json and value is not None:
+            # A JSON column has numeric affinity in SQLite: a bare number comes back as one.
+            if raw_json and isinstance(value, str | bytes):
                 value = orjson.loads(value)
             if value is not None and not isinstance(value, int | float | bool):
                 value = reveal(value)
