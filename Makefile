@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 BIN := $(VENV)/bin
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install demo serve test check bench bench-inbound clean
+.PHONY: install demo serve test check bench bench-inbound bench-maestro bench-commerce clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -45,6 +45,12 @@ bench: install
 
 bench-inbound: install
 	$(BIN)/python bench/inbound.py
+
+bench-commerce: install
+	$(BIN)/python bench/commerce.py $(if $(DATABASE_URL),--database-url $(DATABASE_URL))
+
+bench-maestro: install
+	$(BIN)/python bench/maestro.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) var .pytest_cache .mypy_cache .ruff_cache

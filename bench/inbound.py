@@ -128,7 +128,12 @@ def percentile(values: list[float], q: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument(
+        "--clients",
+        type=int,
+        default=32,
+        help="concurrent webhook connections (providers deliver in parallel)",
+    )
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--senders", type=int, default=2000)
     args = parser.parse_args()

@@ -11,13 +11,28 @@ from omnicx.api import audit, errors, security, stream
 from omnicx.api.routes import (
     access,
     admin,
+    broadcasts,
     channel_webhooks,
     chat,
+    commerce_catalog,
+    commerce_inventory,
+    commerce_orders,
+    commerce_returns,
+    consent,
     conversation_messages,
     conversations,
     customers,
+    decisions,
     desk,
+    inapp,
+    journeys,
+    loyalty,
+    preferences,
     privacy,
+    push,
+    segments,
+    tasks,
+    templates,
     tracking,
     voice_store,
 )
@@ -45,13 +60,17 @@ def app_for(services: Services, *, run_worker: bool, run_smtp: bool = False) -> 
         smtp: email_channel.SmtpListener | None = None
         if run_smtp:
             smtp = email_channel.build_listener(
-                services.settings, services.cipher, services.clock, services.receive_inbound
+                services.settings,
+                services.cipher,
+                services.clock,
+                services.receive_inbound,
+                bounced=services.record_bounce,
             )
             smtp.start()
             app.state.smtp = smtp
         # The child is woken through a Linux abstract socket; elsewhere the worker is a thread.
         if run_worker and services.settings.worker_mode == "process" and _linux():
-            worker = WorkerProcess(services.settings)
+            worker = WorkerProcess(services.settings, services.live)
             services.wakeup = worker.wakeup
         elif run_worker:
             worker = Worker(services)
@@ -82,11 +101,27 @@ def app_for(services: Services, *, run_worker: bool, run_smtp: bool = False) -> 
     app.include_router(conversations.router)
     app.include_router(conversation_messages.router)
     app.include_router(desk.router)
+    app.include_router(consent.router)
+    app.include_router(preferences.router)
     app.include_router(admin.router)
     app.include_router(privacy.router)
+    app.include_router(segments.router)
+    app.include_router(decisions.router)
+    app.include_router(broadcasts.router)
+    app.include_router(templates.router)
+    app.include_router(templates.public)
+    app.include_router(journeys.router)
+    app.include_router(tasks.router)
     app.include_router(channel_webhooks.router)
     app.include_router(chat.router)
+    app.include_router(push.router)
+    app.include_router(inapp.router)
     app.include_router(voice_store.router)
+    app.include_router(commerce_catalog.router)
+    app.include_router(commerce_inventory.router)
+    app.include_router(commerce_orders.router)
+    app.include_router(commerce_returns.router)
+    app.include_router(loyalty.router)
     app.include_router(stream.router)
 
     @app.get("/health", tags=["ops"])

@@ -4,8 +4,10 @@ import base64
 import binascii
 import ipaddress
 import re
+from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -15,6 +17,25 @@ BUILTIN_KINDS = ("user_id", "anonymous_id", "email", "phone", "loyalty_id")
 SENSITIVE_FIELDS = ("email", "phone", "address", "birthday", "date_of_birth", "notes")
 KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+
+DEFAULT_OPT_OUT_KEYWORDS = (
+    "STOP",
+    "STOPALL",
+    "UNSUBSCRIBE",
+    "CANCEL",
+    "END",
+    "QUIT",
+    "OPTOUT",
+    "REVOKE",
+    "PARAR",
+    "PARE",
+    "CANCELAR",
+    "SAIR",
+    "DESCADASTRAR",
+    "BAJA",
+    "ALTO",
+    "DETENER",
+)
 
 DEFAULT_BLOCKED = {
     "*": ["", "null", "none", "nil", "undefined", "anonymous", "unknown", "0", "-1", "n/a", "test"],
@@ -36,6 +57,12 @@ class WhatsAppNumber(BaseModel):
     phone_number_id: str = Field(pattern=r"^[0-9]{1,32}$")
     access_token: SecretStr
     display_phone_number: str | None = None
+    templates: dict[str, list[str]] | None = Field(
+        default=None,
+        description="The message templates Meta approved for this number's business account, "
+        'by name, with their languages (e.g. {"order_ready": ["pt_BR", "en_US"]}); '
+        "when given, any other template is refused before it is queued. Unset: Meta decides.",
+    )
 
 
 class TelegramBot(BaseModel):
@@ -43,6 +70,13 @@ class TelegramBot(BaseModel):
 
     token: SecretStr
     secret_token: SecretStr = Field(min_length=1, max_length=256)
+
+
+CapWindow = Literal["hour", "day", "week"]
+
+
+def _default_caps() -> dict[str, dict[str, dict[CapWindow, int]]]:
+    return {"marketing": {"*": {"day": 1, "week": 3}}}
 
 
 class Settings(BaseSettings):
@@ -158,6 +192,12 @@ class Settings(BaseSettings):
         description="Days CSAT surveys (scores and comments) are kept, by when they were asked; "
         "0 keeps them.",
     )
+    retention_gate_sends_days: int = Field(
+        default=400,
+        ge=0,
+        description="Days the policy gate's finished sends (sent, delivered, skipped, failed) "
+        "and their decisions are kept, by their last change; 0 keeps them.",
+    )
     retention_channel_sends_days: int = Field(
         default=30,
         ge=0,
@@ -194,6 +234,36 @@ class Settings(BaseSettings):
     desk_sla_check_seconds: float = Field(
         default=60.0, gt=0, description="How often the worker raises SLA warnings and breaches."
     )
+    segment_refresh_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="How often segments whose answer depends on time (windows, `now`, consent, "
+        "conversations) are evaluated again.",
+    )
+    segment_batch: int = Field(
+        default=500, ge=1, le=10_000, description="Customers evaluated per segment pass."
+    )
+    segment_scan_batch: int = Field(
+        default=5_000,
+        ge=1,
+        le=50_000,
+        description="Customers per transaction when a segment is evaluated for everyone (a new "
+        "or changed definition, a refresh).",
+    )
+    segment_preview_max_customers: int = Field(
+        default=100_000,
+        ge=1,
+        description="Most customers a dry run of an unsaved segment evaluates.",
+    )
+    journey_time_zone: str = Field(
+        default="UTC",
+        max_length=64,
+        description="Local times of journeys (wait until 09:00, dates) for customers with no "
+        "time zone of their own, when the journey names none.",
+    )
+    journey_batch: int = Field(
+        default=200, ge=1, le=10_000, description="Journey instances moved per transaction."
+    )
 
     @field_validator("desk_channel_weights")
     @classmethod
@@ -202,6 +272,48 @@ class Settings(BaseSettings):
             if not 1 <= weight <= 100:
                 raise ValueError(f"desk channel weight of {channel!r} must be 1 to 100")
         return weights
+
+    # consent
+    consent_purposes: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Custom consent purposes beside transactional, service, marketing and "
+        "feedback, comma-separated lower-case names; each needs an explicit grant.",
+    )
+    opt_out_keywords: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_OPT_OUT_KEYWORDS),
+        description="A message that is exactly one of these (any case or accents) opts the "
+        "customer out, comma-separated.",
+    )
+    opt_in_keywords: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["START", "UNSTOP"],
+        description="A message that is exactly one of these subscribes again on its channel.",
+    )
+    consent_double_opt_in: bool = Field(
+        default=True,
+        description="Marketing by email granted from a web form or the preference centre "
+        "waits for the customer to follow a confirmation link.",
+    )
+    consent_confirm_hours: float = Field(
+        default=168.0, gt=0, le=24 * 90, description="How long a double opt-in link works."
+    )
+    preference_link_days: float = Field(
+        default=365.0, gt=0, description="How long a preference-centre link works."
+    )
+
+    @field_validator("consent_purposes", "opt_out_keywords", "opt_in_keywords", mode="before")
+    @classmethod
+    def _split_consent(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("consent_purposes")
+    @classmethod
+    def _check_purposes(cls, purposes: list[str]) -> list[str]:
+        for purpose in purposes:
+            if not re.match(r"^[a-z][a-z0-9_]{0,39}$", purpose):
+                raise ValueError(f"consent purpose {purpose!r} must be a lower-case name")
+        return purposes
 
     # conversations
     inbound_batch_max: int = Field(
@@ -309,6 +421,162 @@ class Settings(BaseSettings):
     )
     telegram_api_base_url: str = "https://api.telegram.org"
 
+    # push, in-app inbox and Viber
+    webpush_vapid_private_key: SecretStr | None = Field(
+        default=None,
+        description="The VAPID private key that signs web pushes: the raw P-256 key in "
+        "base64url (as `web-push generate-vapid-keys` prints it), DER in base64url, or PEM. "
+        "Unset: no web push.",
+    )
+    webpush_vapid_subject: str = Field(
+        default="mailto:support@localhost",
+        pattern=r"^(mailto:|https://)\S+$",
+        description="How push services reach the sender (the VAPID `sub` claim).",
+    )
+    webpush_endpoint_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [
+            "fcm.googleapis.com",
+            "updates.push.services.mozilla.com",
+            "*.notify.windows.com",
+            "web.push.apple.com",
+        ],
+        description="Hosts a web-push subscription's endpoint may be on, comma-separated "
+        "(`*.` for any subdomain); endpoints must be https unless on a listed loopback host.",
+    )
+    push_title: str = Field(
+        default="omnicx",
+        min_length=1,
+        max_length=120,
+        description="The title of a push notification whose message has no subject.",
+    )
+    push_ttl_seconds: int = Field(
+        default=4 * 86_400,
+        ge=0,
+        le=28 * 86_400,
+        description="How long a push service keeps a notification for a device that is off.",
+    )
+    fcm_service_account: SecretStr | None = Field(
+        default=None,
+        description="The Firebase service account key (its JSON) that mobile push signs in "
+        "with. Unset: no mobile push.",
+    )
+    fcm_project_id: str | None = Field(
+        default=None, description="The Firebase project; unset: the service account's own."
+    )
+    fcm_api_base_url: str = "https://fcm.googleapis.com"
+    fcm_token_url: str | None = Field(
+        default=None,
+        description="Where the service account's signed assertion is exchanged for an access "
+        "token; unset: the key's own `token_uri`.",
+    )
+    inapp_enabled: bool = Field(
+        default=False,
+        description="Offer the in-app inbox as a channel (replies and the gate may use it for "
+        "customers who opened the inbox widget or app).",
+    )
+    inapp_token_hours: float = Field(
+        default=24.0 * 30,
+        gt=0,
+        description="How long an app token (a signed-in customer's key to the in-app inbox "
+        "and push registration) is valid.",
+    )
+    viber_auth_token: SecretStr | None = Field(
+        default=None, description="The Viber bot's auth token; it also signs Viber's callbacks."
+    )
+    viber_sender_name: str = Field(
+        default="omnicx", min_length=1, max_length=28, description="The bot's name on messages."
+    )
+    viber_sender_avatar: str | None = Field(
+        default=None, description="URL of the bot's avatar on messages."
+    )
+    viber_api_base_url: str = "https://chatapi.viber.com"
+
+    @field_validator("webpush_endpoint_hosts", mode="before")
+    @classmethod
+    def _split_push_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
+
+    # maestro: the policy gate, sends and broadcasts
+    frequency_caps: dict[str, dict[str, dict[CapWindow, Annotated[int, Field(ge=0)]]]] = Field(
+        default_factory=_default_caps,
+        description="Frequency caps (JSON): purpose or purpose:channel, then a category or *, "
+        'then a rolling window (hour, day, week) to its limit, e.g. {"marketing": {"*": '
+        '{"day": 1, "week": 3}}, "marketing:sms": {"*": {"week": 1}}}.',
+    )
+    quiet_hours: str = Field(
+        default="21:00-08:00",
+        pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9])?$",
+        description="Local quiet hours HH:MM-HH:MM for customers who set none; empty: none.",
+    )
+    default_time_zone: str = Field(
+        default="UTC", description="IANA time zone of customers who have none (quiet hours)."
+    )
+    default_language: str = Field(
+        default="en", description="Language of messages to customers who have none."
+    )
+    send_competition_minutes: float = Field(
+        default=60.0,
+        ge=0,
+        description="Promotional sends to one customer this close compete: the higher "
+        "priority goes, the other is skipped.",
+    )
+    channel_costs: dict[str, float] = Field(
+        default_factory=lambda: {"email": 0.001, "telegram": 0.0, "whatsapp": 0.03, "sms": 0.05},
+        description="Cost of one message per channel (JSON); the gate prefers the cheapest "
+        "when nothing else decides.",
+    )
+    channel_rates: dict[str, Annotated[float, Field(gt=0)]] = Field(
+        default_factory=lambda: {"sms": 10.0, "whatsapp": 80.0, "telegram": 30.0, "email": 20.0},
+        description="Messages a second the dispatcher hands to each channel (JSON), or to one "
+        'provider of it ("sms:failover"); unlisted ones are not throttled.',
+    )
+    send_max_attempts: int = Field(
+        default=5, ge=1, le=20, description="Attempts at one message before it is failed."
+    )
+    send_retry_seconds: float = Field(
+        default=5.0, gt=0, description="Wait before the second attempt; it doubles each time."
+    )
+    send_reconcile_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="An attempt unanswered this long (the worker was stopped) is checked with "
+        "the provider before anything is sent again; keep it above the provider timeout.",
+    )
+    broadcast_page_size: int = Field(
+        default=500, ge=1, le=10_000, description="Members a broadcast expands per pass."
+    )
+    email_tracking: bool = Field(
+        default=False,
+        description="Track opens (a 1x1 pixel) and clicks (signed redirect links through "
+        "/t/c/) of the HTML emails the maestro sends; links point at OMNICX_PUBLIC_BASE_URL.",
+    )
+    sms_failover_accounts: dict[str, TwilioAccount] = Field(
+        default_factory=dict,
+        description="A second SMS provider speaking Twilio's Messages API, used after two "
+        "retryable failures in a row of the first; accounts by name.",
+    )
+    sms_failover_api_base_url: str | None = Field(
+        default=None, description="Base URL of the second SMS provider's Messages API."
+    )
+
+    @field_validator("default_time_zone")
+    @classmethod
+    def _check_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"time zone {name!r} is not an IANA time zone") from None
+        return name
+
+    @property
+    def quiet_hours_window(self) -> tuple[time, time] | None:
+        if not self.quiet_hours:
+            return None
+        start, end = self.quiet_hours.split("-")
+        return time.fromisoformat(start), time.fromisoformat(end)
+
     # email channel
     smtp_enabled: bool = Field(
         default=True, description="Run the SMTP listener beside `serve` (inbound email)."
@@ -342,6 +610,111 @@ class Settings(BaseSettings):
     smtp_relay_username: str | None = None
     smtp_relay_password: SecretStr | None = None
     smtp_relay_timeout_seconds: float = Field(default=30.0, gt=0)
+
+    # commerce: catalog and prices
+    currency: str = Field(
+        default="BRL",
+        pattern=r"^[A-Z]{3}$",
+        description="ISO 4217 currency of the price book when a price names none.",
+    )
+    commerce_channels: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["web", "app", "store", "call_center", "marketplace"],
+        description="The sales channels, comma-separated, in report order.",
+    )
+    commerce_walk_in_channels: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["store"],
+        description="Channels sold at a store's counter, comma-separated; the others are "
+        "served by locations that ship, ship from store or hand over pickups.",
+    )
+
+    @field_validator("commerce_channels", "commerce_walk_in_channels", mode="before")
+    @classmethod
+    def _split_channels(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("commerce_channels", "commerce_walk_in_channels")
+    @classmethod
+    def _check_channels(cls, channels: list[str]) -> list[str]:
+        for channel in channels:
+            if not re.match(r"^[a-z][a-z0-9_]{0,39}$", channel):
+                raise ValueError(f"channel {channel!r} must be a lower-case name")
+        return list(dict.fromkeys(channels))
+
+    # commerce: inventory
+    stock_lease_seconds: int = Field(
+        default=900, ge=1, description="How long a reservation holds stock when no lease is asked."
+    )
+    stock_lease_max_seconds: int = Field(
+        default=7 * 86_400, ge=1, description="The longest lease a reservation may ask for."
+    )
+    stock_expiry_check_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often the worker frees the stock of reservations whose lease ended.",
+    )
+
+    # commerce: carts, orders and fulfilment
+    sourcing_strategy: str = Field(
+        default="protect_store_stock",
+        description="Where orders are sourced from: nearest_with_stock, priority or "
+        "protect_store_stock (distribution centres first, stores last).",
+    )
+    sourcing_areas: dict[str, tuple[float, float]] = Field(
+        default_factory=dict,
+        description='Postcode prefixes and their [latitude, longitude], as JSON (e.g. {"01": '
+        "[-23.55, -46.63]}): how nearest_with_stock places an address without coordinates.",
+    )
+    order_lease_seconds: int = Field(
+        default=7 * 86_400,
+        ge=60,
+        description="How long an order's stock holds last before picking or shipping renews "
+        "them (at most OMNICX_STOCK_LEASE_MAX_SECONDS).",
+    )
+    pickup_hold_hours: int = Field(
+        default=72,
+        ge=1,
+        description="How long a click-and-collect order is held at the store: the pickup "
+        "deadline, counted again when it is marked ready.",
+    )
+    cart_idle_days: int = Field(
+        default=30, ge=1, description="Days an untouched cart is kept before the worker drops it."
+    )
+    cart_expiry_check_seconds: float = Field(
+        default=3600.0, gt=0, description="How often the worker drops idle carts."
+    )
+
+    # commerce: returns, exchanges and loyalty
+    return_window_days: int = Field(
+        default=30,
+        ge=0,
+        description="Days after an order reached the customer that it may come back; 0: always.",
+    )
+    loyalty_points_per_unit: float = Field(
+        default=1.0, ge=0, description="Loyalty points earned per whole currency unit spent."
+    )
+    loyalty_channel_multipliers: dict[str, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=dict,
+        description='Earn multipliers by channel (JSON), e.g. {"app": 2}; unlisted ones earn x1.',
+    )
+    loyalty_tiers: dict[str, Annotated[int, Field(ge=0)]] = Field(
+        default_factory=lambda: {"member": 0, "silver": 1000, "gold": 5000},
+        description="Loyalty tiers and the rolling points that reach each (JSON); the lowest "
+        "must be 0.",
+    )
+    loyalty_tier_window_days: int = Field(
+        default=365, ge=1, description="The rolling window of points a tier is reckoned over."
+    )
+
+    @field_validator("loyalty_tiers")
+    @classmethod
+    def _check_tiers(cls, tiers: dict[str, int]) -> dict[str, int]:
+        if not tiers or min(tiers.values()) != 0:
+            raise ValueError("the lowest loyalty tier must start at 0 points")
+        if len(set(tiers.values())) != len(tiers):
+            raise ValueError("two loyalty tiers have the same threshold")
+        return tiers
 
     @field_validator("email_addresses", "email_accept_domains", mode="before")
     @classmethod
@@ -443,6 +816,7 @@ class Settings(BaseSettings):
             "identity_conflicts": self.retention_identity_conflicts_days,
             "csat_surveys": self.retention_csat_surveys_days,
             "channel_sends": self.retention_channel_sends_days,
+            "gate_sends": self.retention_gate_sends_days,
         }
 
 

@@ -14,10 +14,21 @@ from omnicx.db.migrate import drift, upgrade
 
 def load_tables() -> None:
     import omnicx.access.store
+    import omnicx.channels.store
+    import omnicx.commerce.store.catalog
+    import omnicx.commerce.store.inventory
+    import omnicx.commerce.store.loyalty
+    import omnicx.commerce.store.orders
+    import omnicx.commerce.store.returns
+    import omnicx.consent.store
     import omnicx.conversations.store
     import omnicx.desk.store
     import omnicx.events.privacy_store
     import omnicx.events.store
+    import omnicx.orchestration.store.journeys
+    import omnicx.orchestration.store.segments
+    import omnicx.orchestration.store.sends
+    import omnicx.orchestration.store.templates
     import omnicx.privacy.store
     import omnicx.profiles.store
     import omnicx.webhooks.store  # noqa: F401

@@ -9,23 +9,28 @@ from fastapi.testclient import TestClient
 
 from omnicx.bootstrap import Services
 from omnicx.config import Settings
+from tests.channels.push.conftest import ServiceAccount
 from tests.conftest import table_counts
-from tests.privacy.conftest import IDENTIFIERS, TRAIT_VALUES, Person, batches
+from tests.privacy.conftest import IDENTIFIERS, MARKERS, Person, batches, privacy_settings
 
 
 @pytest.fixture(params=["sealed", "plain"])
-def settings(request: pytest.FixtureRequest, make_settings: Callable[..., Settings]) -> Settings:
+def settings(
+    request: pytest.FixtureRequest,
+    make_settings: Callable[..., Settings],
+    service_account: ServiceAccount,
+) -> Settings:
     """Each test twice: values sealed at rest (the default), and sealing off, where anything
     left behind would show in plain text."""
     if request.param == "plain":
-        return make_settings(sensitive_fields=[])
-    return make_settings()
+        return privacy_settings(make_settings, service_account, sensitive_fields=[])
+    return privacy_settings(make_settings, service_account)
 
 
 def scan(services: Services) -> dict[str, list[str]]:
     """Every table of the database (and of the queue's), every row, as text: which tables
-    hold which of the person's identifiers and trait values."""
-    wanted = {value for _, value in IDENTIFIERS} | TRAIT_VALUES
+    hold which of the person's identifiers, trait values and device token."""
+    wanted = MARKERS
     hits: dict[str, list[str]] = {}
     engines = {services.engines.main, services.engines.queue}
     for engine in engines:
@@ -68,6 +73,16 @@ def test_erasure_leaves_no_trace_in_any_table(
             "conversations",
             "messages",
             "message_attachments",
+            "consent_changes",
+            "consent_suppressions",
+            "journey_instances",
+            "sends",
+            "inapp_messages",
+            "push_registrations",
+            "commerce_orders",
+            "commerce_order_groups",
+            "commerce_returns",
+            "commerce_loyalty_entries",
         }
 
     body = erase(client, admin, person.merged_id)
@@ -77,13 +92,49 @@ def test_erasure_leaves_no_trace_in_any_table(
     assert body["subject_id"] == person.id
     assert body["counts"]["profiles"]["profiles"] == 2
     assert body["counts"]["profiles"]["identifiers"] == len(IDENTIFIERS)
-    # Three tracked events and the conversation's two messages on the timeline.
-    assert body["counts"]["events"] == {"events": 5, "ingest_dead_letters": 1}
+    # On the timeline: four tracked events, the conversation's two messages, the consent, the
+    # segment entered, the journey entered and exited, the gate's two sends and the email's
+    # open, the order placed, shipped and delivered, and six steps of points and the return.
+    assert body["counts"]["events"] == {"events": 22, "ingest_dead_letters": 1}
     assert body["counts"]["conversations"] == {
         "conversations": 1,
         "messages": 2,
         "message_attachments": 1,
-        "message_deliveries": 1,
+        "message_deliveries": 2,
+    }
+    assert body["counts"]["consent"] == {
+        "consent_changes": 1,
+        "consents": 1,
+        "consent_preferences": 1,
+        "consent_confirmations": 0,
+        "consent_suppressions": 1,
+    }
+    assert body["counts"]["segments"] == {
+        "segment_members": 1,
+        "segment_history": 1,
+        "segment_dirty": 0,
+    }
+    assert body["counts"]["journeys"] == {
+        "journey_instances": 1,
+        "journey_history": 3,
+        "journey_tasks": 0,
+        "journey_inbox": 0,
+    }
+    assert body["counts"]["maestro_sends"] == {"sends": 2, "send_messages": 2, "send_decisions": 2}
+    assert body["counts"]["maestro_tracking"] == {"send_receipts": 1}
+    assert body["counts"]["commerce"] == {
+        "commerce_orders": 1,
+        "commerce_carts": 0,
+        "commerce_returns": 1,
+        "commerce_refunds": 1,
+        "commerce_exchanges": 0,
+        "commerce_loyalty_accounts": 1,
+        "commerce_loyalty_entries": 4,
+    }
+    assert body["counts"]["channels"] == {
+        "push_registrations": 1,
+        "inapp_messages": 1,
+        "inapp_inboxes": 1,
     }
     assert body["counts"]["privacy"]["suppressions"] == len(IDENTIFIERS)
     assert scan(services) == {}

@@ -15,7 +15,8 @@ account before a single parameter is read, so a forged request finds nothing to 
 
 from collections.abc import Iterator, Mapping
 from datetime import datetime
-from urllib.parse import parse_qsl
+from email.utils import parsedate_to_datetime
+from urllib.parse import parse_qsl, urlencode
 
 import httpx
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
@@ -97,9 +98,23 @@ class TwilioSms:
 
     channel = "sms"
 
-    def __init__(self, settings: Settings, client: httpx.Client) -> None:
-        self.accounts: Mapping[str, TwilioAccount] = settings.twilio_accounts
-        self.base_url = settings.twilio_api_base_url.rstrip("/")
+    def __init__(
+        self,
+        settings: Settings,
+        client: httpx.Client,
+        *,
+        accounts: Mapping[str, TwilioAccount] | None = None,
+        base_url: str | None = None,
+        tag_callbacks: bool = False,
+    ) -> None:
+        """`accounts` and `base_url` default to the Twilio settings (another provider that
+        speaks the Messages API takes its own); `tag_callbacks` puts our message id in the
+        status callback URL (`?ref=`), so an interrupted send can be matched by it."""
+        self.accounts: Mapping[str, TwilioAccount] = (
+            settings.twilio_accounts if accounts is None else accounts
+        )
+        self.base_url = (base_url or settings.twilio_api_base_url).rstrip("/")
+        self.tag_callbacks = tag_callbacks
         self.public_base_url = (settings.public_base_url or "").rstrip("/") or None
         self.media_max_bytes = settings.provider_media_max_bytes
         self.client = client
@@ -238,6 +253,8 @@ class TwilioSms:
         form = {"To": out.to[1], "Body": body, **origin}
         if self.public_base_url:
             form["StatusCallback"] = self.public_base_url + STATUS_PATH
+            if self.tag_callbacks:
+                form["StatusCallback"] += "?" + urlencode({"ref": out.message_id})
         response = call(
             self.client,
             "Twilio",
@@ -254,3 +271,49 @@ class TwilioSms:
             raise SendFailed(f"Twilio refused the message ({answer.get('status')})", retry=False)
         # Accepted by Twilio: handed over, so never sent again; callbacks tell the rest.
         return SendResult(sid, "sent")
+
+    def find_sent(self, out: OutboundMessage, since: datetime) -> SendResult | None:
+        """The message Twilio accepted for `out` since `since`, if any: Messages are listed
+        newest first for the recipient (and our number) and matched on the body, so an
+        interrupted send can be settled instead of sent again. Twilio's list has no filter
+        by our own id; two identical bodies to one number within the window are taken for
+        the same message."""
+        chosen = self._sender(out.account)
+        if chosen is None:
+            return None
+        account, origin = chosen
+        body = (out.text or "").strip()
+        query = {"To": out.to[1], "PageSize": "50"}
+        if "From" in origin:
+            query["From"] = origin["From"]
+        url: str | None = (
+            f"{self.base_url}/2010-04-01/Accounts/{account.account_sid}/Messages.json?"
+            + urlencode(query)
+        )
+        auth = (account.account_sid, account.auth_token.get_secret_value())
+        pages = 0
+        while url and pages < 10:
+            pages += 1
+            answer = call(self.client, "Twilio", "GET", url, auth=auth).json()
+            if not isinstance(answer, dict):
+                return None
+            for item in answer.get("messages") or ():
+                created = _twilio_time(item.get("date_created"))
+                if created is not None and created < since:
+                    return None
+                if item.get("body") == body and isinstance(item.get("sid"), str):
+                    status = STATUSES.get(str(item.get("status")).lower(), "sent")
+                    return SendResult(item["sid"], "sent" if status == "queued" else status)
+            following = answer.get("next_page_uri")
+            url = f"{self.base_url}{following}" if isinstance(following, str) else None
+        return None
+
+
+def _twilio_time(value: object) -> datetime | None:
+    """Twilio's RFC 2822 dates ("Mon, 23 Nov 2026 12:00:00 +0000")."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None

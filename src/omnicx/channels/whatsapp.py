@@ -230,9 +230,18 @@ class WhatsAppCloud:
     def can_send(self, ctx: SendContext) -> str | None:
         if ctx.to[0] not in ("whatsapp_id", "phone"):
             return "WhatsApp needs the customer's WhatsApp number"
-        if self._number(ctx.account) is None and self._number(None) is None:
+        number = self._number(ctx.account) or self._number(None)
+        if number is None:
             return "no WhatsApp number is configured to send from"
         if ctx.template is not None:
+            approved = number.templates
+            if approved is not None and ctx.template.language not in approved.get(
+                ctx.template.name, ()
+            ):
+                return (
+                    f"template {ctx.template.name!r} in {ctx.template.language} is not approved "
+                    "for this WhatsApp number"
+                )
             return None
         if ctx.last_inbound_at is None:
             return (

@@ -19,6 +19,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from omnicx.access import STAFF_ROLES, create_api_key, create_user, reset_password
 from omnicx.bootstrap import Services
+from omnicx.cli.commerce import load_demo_catalog
+from omnicx.cli.demo_aftersales import load_demo_aftersales
+from omnicx.cli.demo_consent import show_demo_consents
+from omnicx.cli.demo_gate import show_demo_decisions
+from omnicx.cli.inventory import load_demo_stock
 from omnicx.db.migrate import upgrade
 from omnicx.events import Source, acknowledge, create_source, parse_call
 from omnicx.kernel.moments import iso, micros
@@ -797,7 +802,182 @@ def run(
         uow.commit()
     _show(console, services, result, secret)
     _show_logins(console, staff_logins(services))
+    shop = load_demo_catalog(services)
+    console.print(
+        f"\nCatalog: {shop.products} products and services, {len(shop.skus)} SKUs, prices with "
+        "channel overrides and a promotion (GET /api/commerce/reports/prices).",
+        highlight=False,
+    )
+    stock = load_demo_stock(services)
+    console.print(
+        f"Stock: {len(stock.skus)} SKUs at {len(stock.locations)} locations, a distribution "
+        "centre, three stores and a dark store (GET /api/commerce/availability/AUR-TV-55-4K).",
+        highlight=False,
+    )
+    show_demo_consents(console, services)
+    show_demo_decisions(console, services)
+    define_demo_segments(services)
+    console.print(
+        f"\nSegments: {', '.join(DEMO_SEGMENTS)}; the worker works out their members "
+        "(GET /api/segments/{id}/size).",
+        highlight=False,
+    )
+    publish_demo_journeys(services)
+    console.print(
+        f"Journeys: {', '.join(DEMO_JOURNEYS)}, published (GET /api/journeys).",
+        highlight=False,
+    )
+    aftersales = load_demo_aftersales(services)
+    if not aftersales.skipped:
+        console.print(
+            f"After-sales: {aftersales.accounts} loyalty accounts, an online dress exchanged in "
+            f"store (GET /api/commerce/exchanges/{aftersales.exchange}) and an app order "
+            f"returned damaged for store credit (GET /api/commerce/returns/{aftersales.returned}).",
+            highlight=False,
+        )
+    placed = load_demo_orders(services)
+    if placed:
+        console.print(
+            f"Orders: {len(placed)} across web, store, call centre and marketplace, one click and "
+            f"collect ready at Store Paulista (GET /api/commerce/orders/{placed[0]}) and one "
+            f"endless aisle sale shipped from the distribution centre "
+            f"(GET /api/commerce/orders/{placed[1]}).",
+            highlight=False,
+        )
     return result
+
+
+DEMO_ORDERS: tuple[tuple[str, str, str | None, str, str | None, str, tuple[str, ...]], ...] = (
+    # key, channel, selling store, fulfilment, fulfilling store, SKU, events
+    ("demo-order-1", "web", None, "pickup", "store-paulista", "AUR-CAM-0101-PT-M",
+     ("ready_for_pickup",)),
+    ("demo-order-2", "store", "store-paulista", "endless_aisle", None, "AUR-TER-0801-50",
+     ("shipped",)),
+    ("demo-order-3", "call_center", None, "ship", None, "AUR-TV-55-4K", ("shipped", "delivered")),
+    ("demo-order-4", "marketplace", None, "ship", None, "AUR-CAM-0101-BR-G", ()),
+)  # fmt: skip
+DEMO_BUYERS = """
+SELECT p.id FROM profiles p WHERE p.id = p.canonical_id AND p.email IS NOT NULL
+ORDER BY p.id DESC LIMIT 4
+"""
+
+
+def load_demo_orders(services: Services) -> list[str]:
+    """Orders across channels for demo customers, placed once (their keys make a second run
+    change nothing); the ids placed, or none when the demo has no customers or stock."""
+    from omnicx.commerce.orders import Address, GroupIn, LineIn, Payment, PlaceOrder
+    from omnicx.kernel import DomainError
+
+    with services.uow() as uow:
+        buyers = [row.id for row in uow.conn.execute(sa.text(DEMO_BUYERS))]
+        if len(buyers) < len(DEMO_ORDERS) or services.orders(uow).order_by_key("demo-order-1"):
+            return []
+        home = Address("Cliente Demo", "Av. Brigadeiro Faria Lima, 2000", "São Paulo",
+                       "01452-000", "BR")  # fmt: skip
+        placed: list[str] = []
+        try:
+            for buyer, (key, channel, store, kind, at, sku, events) in zip(
+                buyers, DEMO_ORDERS, strict=False
+            ):
+                price = services.quote(uow, sku, channel).price
+                group = GroupIn(kind, (LineIn(sku, 1),), at, None if kind == "pickup" else home)
+                order, _ = services.selling.place_order(
+                    uow,
+                    PlaceOrder(channel, (group,), store, buyer, payment=Payment("card", price)),
+                    key=key,
+                    actor="system:demo",
+                )
+                for event in events:
+                    services.selling.record_event(uow, order.id, event, actor="system:demo")
+                placed.append(order.id)
+        except DomainError:
+            return []
+        uow.commit()
+    return placed
+
+
+DEMO_SEGMENTS: dict[str, dict[str, Any]] = {
+    "VIP": {"event": "Order Completed", "count": {"gte": 3}, "within": "365d"},
+    "Bought in last 30 days": {"event": "Order Completed", "last_within": "30d"},
+    "Opted in to marketing email": {"consent": {"purpose": "marketing", "channel": "email"}},
+}
+
+
+def define_demo_segments(services: Services) -> None:
+    """Define the demo segments that are missing; the worker evaluates them for everyone."""
+    with services.uow() as uow:
+        known = {s.name for s in services.segmenter.all(uow)}
+        for name, condition in DEMO_SEGMENTS.items():
+            if name not in known:
+                services.segmenter.create(uow, name, "A demo segment", condition)
+        uow.commit()
+
+
+DEMO_JOURNEYS: dict[str, dict[str, Any]] = {
+    "Abandoned checkout": {
+        "description": "Wait an hour, email; a day later, if still no order, an SMS.",
+        "trigger": {"event": "Checkout Started", "filter": "event.properties.value > 100"},
+        "goal": {"event": "Order Completed"},
+        "reentry": {"cooldown": "7d"},
+        "start": "wait_1h",
+        "nodes": {
+            "wait_1h": {"type": "wait", "duration": "1h", "next": "email"},
+            "email": {
+                "type": "send",
+                "purpose": "marketing",
+                "category": "reminder",
+                "channels": ["email"],
+                "content": {
+                    "subject": "Esqueceu algo no carrinho?",
+                    "text": "Seus produtos ainda estão separados para você.",
+                },
+                "next": "wait_1d",
+            },
+            "wait_1d": {"type": "wait", "duration": "1d", "next": "sms"},
+            "sms": {
+                "type": "send",
+                "purpose": "marketing",
+                "category": "reminder",
+                "channels": ["sms"],
+                "content": {"text": "Aurora: seu carrinho espera por você."},
+                "next": "done",
+            },
+            "done": {"type": "exit"},
+        },
+    },
+    "Birthday": {
+        "description": "The day before a birthday, at 10:00 local time, a wish by email.",
+        "trigger": {"date": {"trait": "birthday", "offset_days": -1, "at": "10:00"}},
+        "time_zone": "America/Sao_Paulo",
+        "reentry": "always",
+        "start": "wish",
+        "nodes": {
+            "wish": {
+                "type": "send",
+                "purpose": "marketing",
+                "category": "birthday",
+                "channels": ["email"],
+                "content": {
+                    "subject": "Feliz aniversário!",
+                    "text": "Um presente espera por você.",
+                },
+                "next": "done",
+            },
+            "done": {"type": "exit"},
+        },
+    },
+}
+
+
+def publish_demo_journeys(services: Services) -> None:
+    """Create and publish the demo journeys that are missing."""
+    with services.uow() as uow:
+        known = {j.name for j in services.conductor.repo(uow).journeys()}
+        for name, definition in DEMO_JOURNEYS.items():
+            if name not in known:
+                journey = services.conductor.create(uow, {"name": name, **definition}, "demo")
+                services.conductor.publish(uow, journey.id, None, "demo")
+        uow.commit()
 
 
 STAFF_DOMAIN = "aurora.example.com.br"

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import exc
 
+from omnicx.consent import blocked_channels
 from omnicx.conversations import services
 from omnicx.conversations.model import (
     CHANNEL_EVENTS,
@@ -196,10 +197,15 @@ class Inbox:
         profiles = SqlProfileRepository(uow.conn, self.cipher)
         conversation = repo.get(conversation_id)
         held: list[tuple[str, str]] = []
+        blocked: dict[str, str] = {}
         if conversation is not None and conversation.customer_id:
             held = [
                 (i["kind"], i["value"]) for i in profiles.identifiers_of(conversation.customer_id)
             ]
+            if not answer.note:  # consent: where service messages may not go, and why
+                blocked = blocked_channels(
+                    self.uow.bus, uow, conversation.customer_id, "service", tuple(self.senders)
+                )
         now = uow.clock.now()
 
         def queue(message_id: str) -> None:
@@ -215,6 +221,7 @@ class Inbox:
             policy=self.policy,
             raise_event=uow.raise_event,
             enqueue=queue,
+            blocked=blocked,
         )
         if message.direction == "outbound":
             events = SqlEventRepository(uow.conn, self.cipher)

@@ -64,6 +64,9 @@ REACH: dict[str, tuple[str, ...]] = {
     "telegram": ("telegram_id",),
     "web_chat": ("anonymous_id",),
     "call_center": ("phone",),
+    "viber": ("viber_id",),
+    "push": ("user_id", "anonymous_id"),
+    "in_app": ("user_id", "anonymous_id"),
 }
 """Identifier kinds through which each channel reaches a customer, in order of preference.
 Channels not listed reach customers through an identifier kind named like the channel."""

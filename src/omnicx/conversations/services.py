@@ -270,10 +270,16 @@ def _store_attachments(
 # -- replying -------------------------------------------------------------------------------
 
 
-def reachable(identifiers: Sequence[tuple[str, str]], channel: str) -> tuple[str, str] | None:
+def reachable(
+    identifiers: Sequence[tuple[str, str]],
+    channel: str,
+    blocked: Mapping[str, str] | None = None,
+) -> tuple[str, str] | None:
     """The customer identifier a message on `channel` goes to, or None when the customer
-    cannot be reached there. This is the one place reachability is decided: consent and
-    opt-outs are consulted here once the customer's preferences are kept."""
+    cannot be reached there. This is the one place reachability is decided: `blocked` holds
+    the channels consent rules out (an opt-out, a suppression), each with why."""
+    if blocked and channel in blocked:
+        return None
     for kind in REACH.get(channel, (channel, f"{channel}_id")):
         for held_kind, value in identifiers:
             if held_kind == kind:
@@ -297,9 +303,10 @@ def choose_channel(
     identifiers: Sequence[tuple[str, str]],
     senders: Mapping[str, ChannelSender],
     now: datetime,
+    blocked: Mapping[str, str] | None = None,
 ) -> Route:
     """The channel a reply goes out on: the one named, or with "auto" the channel of the last
-    inbound message, then the next reachable one whose rules allow it."""
+    inbound message, then the next reachable one whose rules and consent allow it."""
     if reply.channel == "auto":
         order = [conversation.last_inbound_channel, *REPLY_ORDER, *sorted(senders)]
         candidates = list(dict.fromkeys(c for c in order if c and c in senders))
@@ -311,7 +318,10 @@ def choose_channel(
         candidates = [reply.channel]
     reasons: list[str] = []
     for channel in candidates:
-        to = reachable(identifiers, channel)
+        to = reachable(identifiers, channel, blocked)
+        if to is None and blocked and channel in blocked:
+            reasons.append(f"{channel}: {blocked[channel]}")
+            continue
         if to is None:
             reasons.append(f"{channel}: the customer has no identifier this channel can reach")
             continue
@@ -377,9 +387,11 @@ def reply(
     policy: ConversationPolicy,
     raise_event: Raise,
     enqueue: Callable[[str], None],
+    blocked: Mapping[str, str] | None = None,
 ) -> Message:
     """Store an agent's reply as queued and have it sent (`enqueue(message_id)` writes the
-    outbox row); an internal note is stored and never sent."""
+    outbox row); an internal note is stored and never sent. `blocked`: the channels consent
+    rules out for service messages to this customer, with why."""
     check_reply(answer, policy)
     conversation = _get(repo, conversation_id, lock=True)
     if conversation.merged_into is not None:
@@ -416,7 +428,13 @@ def reply(
         )
         return replace(message, attachments=stored)
     route = choose_channel(
-        repo, conversation, answer, identifiers=identifiers, senders=senders, now=now
+        repo,
+        conversation,
+        answer,
+        identifiers=identifiers,
+        senders=senders,
+        now=now,
+        blocked=blocked,
     )
     in_reply_to: str | None = None
     references: tuple[str, ...] = ()

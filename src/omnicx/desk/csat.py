@@ -52,7 +52,7 @@ def verify(key: bytes, token: str, now: datetime) -> str:
     if not sep or not body or not signature:
         raise _refused("the link is not a CSAT link of ours")
     expected = _b64(hmac.new(key, body.encode(), hashlib.sha256).digest())
-    if not hmac.compare_digest(expected, signature):
+    if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "surrogatepass")):
         raise _refused("the link's signature does not match")
     try:
         claims = orjson.loads(_unb64(body))

@@ -5,7 +5,7 @@ from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from omnicx.events.messages import EventsStored, StoredEvent
+from omnicx.events.messages import EventsStored
 from omnicx.events.model import CHANNEL_PATTERN, Source, TimelineItem
 from omnicx.events.ports import EventRepository, IngestQueue
 from omnicx.kernel import Conflict, Event, Invalid, NotFound, new_id
@@ -132,24 +132,7 @@ def resolve_batches(
     writer.flush()
     events.insert_events(rows)
     if raise_event is not None and rows:
-        raise_event(
-            EventsStored(
-                tuple(
-                    StoredEvent(
-                        id=row["id"],
-                        profile_id=row["profile_id"],
-                        type=row["type"],
-                        event=row["event"],
-                        name=row["name"],
-                        channel=row["channel"],
-                        ts=row["ts"],
-                        properties=row["properties"],
-                    )
-                    for row in rows
-                    if row["profile_id"] is not None
-                )
-            )
-        )
+        raise_event(EventsStored(rows))
     return len(rows)
 
 

@@ -27,6 +27,7 @@ RETENTION_KINDS: dict[str, str] = {
     "identity_conflicts": "links refused by an identity rule, by creation time",
     "csat_surveys": "CSAT surveys with their scores and comments, by when they were asked",
     "channel_sends": "finished outbound sends in the outbox (the messages stay), by creation time",
+    "gate_sends": "the policy gate's finished sends with their decisions, by their last change",
 }
 """Data kinds a retention policy may name, each answered by the domain that keeps it."""
 

@@ -15,8 +15,10 @@ import threading
 from typing import Any
 
 from omnicx.bootstrap import build
+from omnicx.channels.webchat import LocalBroadcaster
 from omnicx.config import Settings
 from omnicx.workers.memory import tune_gc
+from omnicx.workers.news import NewsListener, NewsSender
 from omnicx.workers.runner import Worker
 from omnicx.workers.wakeup import WakeupListener, WakeupSender, new_address
 
@@ -25,15 +27,24 @@ _context = multiprocessing.get_context("spawn")
 
 
 class WorkerProcess:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, live: LocalBroadcaster | None = None) -> None:
+        """`live`: the server's streams, which then hear the worker's news (unless a Redis
+        live broker carries it)."""
         self.settings = settings
         self.address = new_address()
         self.wakeup = WakeupSender(self.address)
         self._stopping = threading.Event()
         self._process: Any = None
         self._monitor: threading.Thread | None = None
+        self._news: NewsListener | None = None
+        self.news_address: str | None = None
+        if live is not None and not settings.live_broker_url:
+            self.news_address = new_address()
+            self._news = NewsListener(self.news_address, live)
 
     def start(self) -> None:
+        if self._news is not None:
+            self._news.start()
         self._spawn()
         self._monitor = threading.Thread(
             target=self._watch, name="omnicx-worker-monitor", daemon=True
@@ -43,7 +54,7 @@ class WorkerProcess:
     def _spawn(self) -> None:
         self._process = _context.Process(
             target=_main,
-            args=(self.settings.model_dump(), self.address),
+            args=(self.settings.model_dump(), self.address, self.news_address),
             name="omnicx-worker",
             daemon=True,
         )
@@ -62,19 +73,21 @@ class WorkerProcess:
     def stop(self, timeout: float = 15.0) -> None:
         self._stopping.set()
         process = self._process
-        if process is None:
-            return
-        if process.is_alive():
-            process.terminate()
-        process.join(timeout)
-        if process.is_alive():
-            process.kill()
-            process.join(5)
-        if self._monitor is not None:
-            self._monitor.join(timeout)
+        if process is not None:
+            if process.is_alive():
+                process.terminate()
+            process.join(timeout)
+            if process.is_alive():
+                process.kill()
+                process.join(5)
+            if self._monitor is not None:
+                self._monitor.join(timeout)
+        if self._news is not None:
+            self._news.stop()
+        self.wakeup.close()
 
 
-def _main(values: dict[str, Any], address: str) -> None:
+def _main(values: dict[str, Any], address: str, news_address: str | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -91,8 +104,13 @@ def _main(values: dict[str, Any], address: str) -> None:
     tune_gc()
     listener = WakeupListener(address)
     services.wakeup = listener
+    news = NewsSender(news_address) if news_address else None
+    if news is not None:
+        services.live.forward = news.send
     try:
         Worker(services, stop=stop).run()
     finally:
         listener.close()
+        if news is not None:
+            news.close()
         services.close()

@@ -1,8 +1,9 @@
 """The worker loop: resolve acknowledged events, then deliver due outbox rows, then sleep
 until woken (a commit or an acknowledged batch) or a short timeout passes. Every
 `OMNICX_RETENTION_INTERVAL_SECONDS` (an hour by default) a pass applies the retention policies,
-and every `OMNICX_DESK_SLA_CHECK_SECONDS` (a minute) one raises the SLA warnings and breaches
-now due."""
+every `OMNICX_DESK_SLA_CHECK_SECONDS` (a minute) one raises the SLA warnings and breaches
+now due, every `OMNICX_STOCK_EXPIRY_CHECK_SECONDS` one frees the stock of ended leases, and
+every `OMNICX_CART_EXPIRY_CHECK_SECONDS` (an hour) one drops carts idle too long."""
 
 import logging
 import threading
@@ -23,6 +24,8 @@ class Worker:
         self._thread: threading.Thread | None = None
         self._retention_due = time.monotonic()
         self._sla_due = time.monotonic()
+        self._leases_due = time.monotonic()
+        self._carts_due = time.monotonic()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run, name="omnicx-worker", daemon=True)
@@ -53,9 +56,14 @@ class Worker:
         """One pass; True when there was work (so the next pass starts at once)."""
         resolved = self.services.process_ingest()
         delivered = self.services.process_outbox()
+        segmented = self.services.evaluate_segments()
+        journeys = self.services.run_journeys()
+        sends = self.services.process_sends()
         self.retain()
         self.check_sla()
-        return bool(resolved or delivered)
+        self.expire_leases()
+        self.expire_carts()
+        return bool(resolved or delivered or segmented or journeys or sends)
 
     def retain(self) -> dict[str, int] | None:
         """Apply the retention policies when they are due; None when they were not."""
@@ -79,6 +87,30 @@ class Worker:
         if raised:
             log.info("SLA check raised %d warnings and breaches", len(raised))
         return len(raised)
+
+    def expire_leases(self) -> int | None:
+        """Free the stock of reservations whose lease ended, every
+        `OMNICX_STOCK_EXPIRY_CHECK_SECONDS`; None when not due, else how many."""
+        now = time.monotonic()
+        if now < self._leases_due:
+            return None
+        self._leases_due = now + self.services.settings.stock_expiry_check_seconds
+        freed = self.services.expire_reservations()
+        if freed:
+            log.info("%d stock reservations expired", freed)
+        return freed
+
+    def expire_carts(self) -> int | None:
+        """Drop carts untouched for OMNICX_CART_IDLE_DAYS, every
+        `OMNICX_CART_EXPIRY_CHECK_SECONDS`; None when not due, else how many."""
+        now = time.monotonic()
+        if now < self._carts_due:
+            return None
+        self._carts_due = now + self.services.settings.cart_expiry_check_seconds
+        dropped = self.services.expire_carts()
+        if dropped:
+            log.info("%d idle carts dropped", dropped)
+        return dropped
 
     def drain(self) -> int:
         """Run until nothing is left; for tests, imports and the demo."""

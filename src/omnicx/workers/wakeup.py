@@ -34,6 +34,9 @@ class WakeupSender:
     def is_set(self) -> bool:
         return False
 
+    def close(self) -> None:
+        self._socket.close()
+
 
 class WakeupListener:
     def __init__(self, address: str) -> None:

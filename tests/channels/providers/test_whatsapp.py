@@ -314,6 +314,33 @@ def test_the_24_hour_window_allows_free_text_and_outside_it_only_templates(
     )
 
 
+def test_with_an_approved_list_only_those_templates_are_sent(
+    tmp_path: Path, provider: FakeProvider
+) -> None:
+    numbers = {
+        name: {**number, "templates": {"order_update": ["pt_BR", "en_US"]}}
+        for name, number in provider_settings()["whatsapp_numbers"].items()
+    }
+    cloud = whatsapp(tmp_path, provider, whatsapp_numbers=numbers)
+    late = NOW - timedelta(days=3)
+    assert (
+        cloud.can_send(
+            context(last_inbound_at=late, template=Template("order_update", "pt_BR", ("Ana",)))
+        )
+        is None
+    )
+    assert (
+        cloud.can_send(
+            context(last_inbound_at=late, template=Template("order_update", "es", ("Ana",)))
+        )
+        == "template 'order_update' in es is not approved for this WhatsApp number"
+    )
+    assert (
+        cloud.can_send(context(last_inbound_at=late, template=Template("promo_blast", "pt_BR")))
+        == "template 'promo_blast' in pt_BR is not approved for this WhatsApp number"
+    )
+
+
 def outbound(**changes: object) -> OutboundMessage:
     values: dict[str, object] = {
         "message_id": "m1",

@@ -10,6 +10,7 @@ checked on the raw request before anything in it is interpreted or stored.
     GET  /webhooks/whatsapp            hub.verify_token                       403
     POST /webhooks/whatsapp            X-Hub-Signature-256 (app secret)       403
     POST /webhooks/telegram/{bot}      X-Telegram-Bot-Api-Secret-Token        403
+    POST /webhooks/viber               X-Viber-Content-Signature (auth token) 403
 
 A channel without settings answers 404 `channel_not_configured`. A signed body that is not
 what the provider sends answers 400. Each inbound message is stored in its own transaction
@@ -29,9 +30,11 @@ from omnicx.api.deps import ServicesDep
 from omnicx.api.errors import error_responses
 from omnicx.api.responses import JsonResponse
 from omnicx.bootstrap import Services
+from omnicx.channels.receipts import DeliveryReceipt
 from omnicx.channels.telegram import SECRET_HEADER
 from omnicx.channels.twilio import SIGNATURE_HEADER as TWILIO_SIGNATURE
 from omnicx.channels.twilio import FormParams
+from omnicx.channels.viber import SIGNATURE_HEADER as VIBER_SIGNATURE
 from omnicx.channels.whatsapp import SIGNATURE_HEADER as WHATSAPP_SIGNATURE
 from omnicx.conversations import DeliveryUpdate
 from omnicx.kernel import Forbidden, Invalid, NotFound
@@ -152,7 +155,8 @@ async def twilio_status(request: Request, services: ServicesDep) -> Response:
     _, params = await _twilio_form(services, request)
     update = services.twilio.delivery(params, services.clock.now())
     if update is not None:
-        await anyio.to_thread.run_sync(_record, services, update)
+        ref = request.query_params.get("ref")
+        await anyio.to_thread.run_sync(_record, services, update, ref)
     return Response(status_code=204)
 
 
@@ -243,6 +247,44 @@ async def telegram_update(bot: str, request: Request, services: ServicesDep) -> 
     return JsonResponse({"messages": int(inbound is not None), "statuses": 0})
 
 
+@router.post(
+    "/viber",
+    response_class=JsonResponse,
+    responses={**_RECEIVED, **error_responses(400, 403, 404, 413)},
+    openapi_extra=_JSON,
+)
+async def viber_callback(request: Request, services: ServicesDep) -> JsonResponse:
+    """A callback of our Viber bot (set with `set_webhook`): a message, a delivery receipt
+    or a subscription change."""
+    viber = services.viber
+    if not viber.configured:
+        raise _not_configured("Viber", "OMNICX_VIBER_AUTH_TOKEN")
+    signature = request.headers.get(VIBER_SIGNATURE)
+    if not signature:
+        raise Forbidden(
+            "missing_signature", f"the request has no {VIBER_SIGNATURE} header", VIBER_SIGNATURE
+        )
+    body = await request.body()
+    if not viber.verify(body, signature):
+        raise Forbidden(
+            "invalid_signature",
+            f"{VIBER_SIGNATURE} is not the HMAC-SHA256 of this body with the auth token",
+            VIBER_SIGNATURE,
+        )
+    callback = await anyio.to_thread.run_sync(viber.parse, _json(body), services.clock.now())
+    messages = statuses = 0
+    if callback.message is not None:
+        await anyio.to_thread.run_sync(services.receive_inbound, callback.message)
+        messages = 1
+    elif callback.receipt is not None:
+        statuses = int(
+            await anyio.to_thread.run_sync(services.record_receipt, callback.receipt, None)
+        )
+    elif callback.user_id is not None:
+        await anyio.to_thread.run_sync(services.record_viber_subscription, callback)
+    return JsonResponse({"messages": messages, "statuses": statuses})
+
+
 def _json(body: bytes) -> Any:
     try:
         return orjson.loads(body)
@@ -250,11 +292,9 @@ def _json(body: bytes) -> Any:
         raise Invalid("malformed_json", f"the body is not valid JSON: {error}", "body") from None
 
 
-def _record(services: Services, update: DeliveryUpdate) -> int:
+def _record(services: Services, update: DeliveryUpdate, ref: str | None = None) -> int:
     """Record a status; one of a message omnicx did not send (another system sharing the
-    number) is acknowledged and dropped, so the provider does not retry it."""
-    try:
-        services.record_delivery(update)
-    except NotFound:
-        return 0
-    return 1
+    number) is acknowledged and dropped, so the provider does not retry it. The gate's
+    proactive messages are looked up first (`ref`: our id in the callback URL); every status
+    is normalised and lands on the customer's timeline (`channels.receipts`)."""
+    return int(services.record_receipt(DeliveryReceipt.of(update), ref))

@@ -8,6 +8,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse
 
 from omnicx.api.deps import CustomersRead, CustomersWrite, ServicesDep
+from omnicx.api.routes.commerce_returns import customer_commerce
+from omnicx.api.routes.consent import customer_consents, customer_preferences
 from omnicx.api.schemas.conversations import ConversationSummary
 from omnicx.api.schemas.customers import (
     ConflictPublic,
@@ -23,6 +25,7 @@ from omnicx.api.schemas.customers import (
     TimelinePublic,
     TraitPublic,
 )
+from omnicx.api.schemas.segments import CustomerSegment
 from omnicx.bootstrap import Services
 from omnicx.db import UnitOfWork
 from omnicx.events import TimelineItem, timeline_page
@@ -221,6 +224,21 @@ def get_context(
             conflicts=[ConflictPublic(**asdict(c)) for c in repo.conflicts(profile.id, 50)],
             conversations=_conversations(services, uow, profile.id)
             if caller.may("conversations.read")
+            else None,
+            consents=customer_consents(services, uow, profile.id)
+            if caller.may("consent.read")
+            else None,
+            preferences=customer_preferences(services, uow, profile.id)
+            if caller.may("consent.read")
+            else None,
+            segments=[
+                CustomerSegment(id=segment.id, name=segment.name, since=since)
+                for segment, since in services.segmenter.memberships(uow, profile.id)
+            ]
+            if caller.may("segments.read")
+            else None,
+            commerce=customer_commerce(services, uow, profile.id)
+            if caller.may("commerce.read")
             else None,
         )
 

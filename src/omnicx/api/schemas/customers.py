@@ -3,7 +3,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from omnicx.api.schemas.commerce_returns import CustomerCommerce
+from omnicx.api.schemas.consent import CustomerConsents, PreferencesPublic
 from omnicx.api.schemas.conversations import ConversationSummary
+from omnicx.api.schemas.segments import CustomerSegment
 
 
 class IdentifierPublic(BaseModel):
@@ -117,4 +120,25 @@ class CustomerContext(BaseModel):
         description="Every open, pending or snoozed conversation, then the latest resolved or "
         "closed ones, each with the channels it used; null when the caller lacks the "
         "conversations.read permission."
+    )
+    consents: CustomerConsents | None = Field(
+        default=None,
+        description="Consents per purpose and channel, what they allow, pending double opt-ins "
+        "and suppressions; null when the caller lacks the consent.read permission.",
+    )
+    preferences: PreferencesPublic | None = Field(
+        default=None,
+        description="Channel order, language, time zone, quiet hours and frequency caps; null "
+        "when the caller lacks the consent.read permission.",
+    )
+    segments: list[CustomerSegment] | None = Field(
+        default=None,
+        description="The segments the customer is in, with when they entered; null when the "
+        "caller lacks the segments.read permission.",
+    )
+    commerce: CustomerCommerce | None = Field(
+        default=None,
+        description="Open carts, recent orders (channel, location, status), pickups waiting, "
+        "returns, exchanges, loyalty balance and tier; null when the caller lacks the "
+        "commerce.read permission.",
     )

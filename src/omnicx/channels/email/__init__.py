@@ -3,6 +3,7 @@ threading that ties the two to one conversation."""
 
 from collections.abc import Callable
 
+from omnicx.channels.email.bounce import Bounce, read_bounce
 from omnicx.channels.email.listener import Mailboxes, MailHandler, SmtpListener
 from omnicx.channels.email.parse import Envelope, MailLimits, parse_mail
 from omnicx.channels.email.sender import SmtpEmailSender, SmtpRelay
@@ -13,6 +14,7 @@ from omnicx.crypto import FieldCipher
 from omnicx.kernel import Clock
 
 __all__ = [
+    "Bounce",
     "EmailThreading",
     "Envelope",
     "MailHandler",
@@ -25,6 +27,7 @@ __all__ = [
     "build_sender",
     "email_threading",
     "parse_mail",
+    "read_bounce",
 ]
 
 
@@ -60,7 +63,10 @@ def build_listener(
     cipher: FieldCipher,
     clock: Clock,
     receive: Callable[[InboundMessage], Receipt],
+    bounced: Callable[[Bounce], str] | None = None,
 ) -> SmtpListener:
+    """The SMTP listener; `bounced` records a delivery status notification about a message
+    we sent (and returns what to log), instead of storing it as a customer's message."""
     threading = email_threading(settings, cipher)
     mailboxes = Mailboxes(
         addresses=frozenset(settings.email_addresses),
@@ -72,7 +78,7 @@ def build_listener(
         max_attachment_bytes=settings.attachment_max_bytes,
         max_text_chars=settings.message_max_chars,
     )
-    handler = MailHandler(mailboxes, receive, clock, limits)
+    handler = MailHandler(mailboxes, receive, clock, limits, bounced)
     return SmtpListener(
         handler,
         settings.smtp_host,

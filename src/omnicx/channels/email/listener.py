@@ -27,6 +27,7 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from omnicx.channels.email.bounce import Bounce, read_bounce
 from omnicx.channels.email.parse import Envelope as MailEnvelope
 from omnicx.channels.email.parse import MailLimits, parse_mail
 from omnicx.channels.email.threading import EmailThreading
@@ -76,11 +77,13 @@ class MailHandler:
         receive: Callable[[InboundMessage], Receipt],
         clock: Clock,
         limits: MailLimits,
+        bounced: Callable[[Bounce], str] | None = None,
     ) -> None:
         self.mailboxes = mailboxes
         self.receive = receive
         self.clock = clock
         self.limits = limits
+        self.bounced = bounced
 
     async def handle_RCPT(
         self,
@@ -106,6 +109,15 @@ class MailHandler:
         return await loop.run_in_executor(None, self.deliver, raw, recipients, mail_from)
 
     def deliver(self, raw: bytes, recipients: list[str], mail_from: str | None) -> str:
+        bounce = read_bounce(raw) if self.bounced is not None else None
+        if bounce is not None and self.bounced is not None:
+            try:
+                outcome = self.bounced(bounce)
+            except Exception:
+                log.exception("bounce of %s could not be recorded", bounce.original_message_id)
+                return "451 4.3.0 the report could not be recorded; try again later"
+            log.info("bounce of %s: %s", bounce.original_message_id, outcome)
+            return f"250 2.0.0 report recorded: {_one_line(outcome)}"
         account = self.mailboxes.account(recipients)
         envelope = MailEnvelope(account, tuple(recipients), mail_from, self.clock.now())
         inbound = parse_mail(raw, envelope, self.mailboxes.threading, self.limits)

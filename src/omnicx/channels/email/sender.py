@@ -5,6 +5,8 @@ thread and their answer finds its way back to the conversation.
     Reply-To     reply+{token}@{domain}: the answer files itself into the conversation
     Message-ID   <omnicx.{conversation}.{message}.{mac}@{domain}>
     In-Reply-To  the message answered; References: the whole chain, oldest first
+    List-Unsubscribe, List-Unsubscribe-Post   on bulk mail, as the caller gives them
+                 (`omnicx.consent.unsubscribe_headers`, RFC 8058 one-click)
 
     relay answer                          SendFailed
     250                                   (none)
@@ -14,10 +16,11 @@ thread and their answer finds its way back to the conversation.
 
 import smtplib
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime
+from email.utils import format_datetime, make_msgid
 from typing import Literal
 
 from omnicx.channels.email.html_text import html_to_text
@@ -63,7 +66,10 @@ class SmtpEmailSender:
             return "the customer has no email address"
         return None
 
-    def compose(self, out: OutboundMessage) -> EmailMessage:
+    def compose(
+        self, out: OutboundMessage, headers: Mapping[str, str] | None = None
+    ) -> EmailMessage:
+        """The email of `out`; `headers` adds more (List-Unsubscribe on a bulk message)."""
         if out.to[0] != "email" or "@" not in out.to[1]:
             raise SendFailed(f"cannot email {out.to[0]} {out.to[1]!r}", retry=False)
         thread = out.thread
@@ -84,6 +90,7 @@ class SmtpEmailSender:
             mail["In-Reply-To"] = thread.in_reply_to
         if references:
             mail["References"] = " ".join(references)
+        _add_headers(mail, headers)
         text = out.text
         if text is None and out.html:
             text = html_to_text(out.html)
@@ -102,18 +109,44 @@ class SmtpEmailSender:
             )
         return mail
 
-    def send(self, out: OutboundMessage) -> SendResult:
-        mail = self.compose(out)
+    def send(self, out: OutboundMessage, headers: Mapping[str, str] | None = None) -> SendResult:
+        mail = self.compose(out, headers)
+        self._transmit(mail, (out.account or self.default_from).strip(), out.to[1])
+        return SendResult(provider_message_id=str(mail["Message-ID"]), status="sent")
+
+    def send_mail(
+        self,
+        to: str,
+        subject: str,
+        text: str,
+        html: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> str | None:
+        """An email outside any conversation (a double opt-in confirmation) from our default
+        address; returns its Message-ID. Raises `SendFailed` like `send`."""
+        mail = EmailMessage()
+        mail["From"] = _address(self.default_from)
+        mail["To"] = _address(to)
+        mail["Subject"] = subject
+        mail["Date"] = format_datetime(self.clock.now())
+        mail["Message-ID"] = make_msgid(domain=self.threading.domain)
+        _add_headers(mail, headers)
+        mail.set_content(text, cte="quoted-printable")
+        if html:
+            mail.add_alternative(html, subtype="html", cte="quoted-printable")
+        self._transmit(mail, self.default_from.strip(), to)
+        return str(mail["Message-ID"])
+
+    def _transmit(self, mail: EmailMessage, sender: str, to: str) -> None:
         if not self.relay.host:
             raise SendFailed("no SMTP relay is configured (OMNICX_SMTP_RELAY_HOST)")
-        sender = (out.account or self.default_from).strip()
         try:
             with self._connect() as smtp:
-                smtp.send_message(mail, from_addr=sender, to_addrs=[out.to[1]])
+                smtp.send_message(mail, from_addr=sender, to_addrs=[to])
         except smtplib.SMTPRecipientsRefused as error:
             code, reason = next(iter(error.recipients.values()))
             raise SendFailed(
-                f"the relay refused {out.to[1]!r}: {code} {_text(reason)}", retry=code < 500
+                f"the relay refused {to!r}: {code} {_text(reason)}", retry=code < 500
             ) from None
         except smtplib.SMTPAuthenticationError as error:
             raise SendFailed(
@@ -129,7 +162,6 @@ class SmtpEmailSender:
                 f"the relay {self.relay.host}:{self.relay.port} did not answer: "
                 f"{type(error).__name__}: {error}"
             ) from None
-        return SendResult(provider_message_id=str(mail["Message-ID"]), status="sent")
 
     def _connect(self) -> smtplib.SMTP:
         relay = self.relay
@@ -159,6 +191,14 @@ def _address(value: str) -> Address:
         return Address(username=local, domain=domain)
     except (ValueError, IndexError) as error:
         raise SendFailed(f"{value!r} is not an email address: {error}", retry=False) from None
+
+
+def _add_headers(mail: EmailMessage, headers: Mapping[str, str] | None) -> None:
+    for name, value in (headers or {}).items():
+        if "\n" in value or "\r" in value or "\n" in name or "\r" in name:
+            raise SendFailed(f"header {name!r} holds a line break", retry=False)
+        del mail[name]
+        mail[name] = value
 
 
 def _text(reason: bytes | str) -> str:

@@ -20,7 +20,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 import orjson
@@ -79,8 +79,14 @@ class LocalBroadcaster:
         self._lock = threading.Lock()
         self._subscribers: dict[str, set[Subscription]] = {}
         self._presence: dict[str, float] = {}
+        self.forward: Callable[[str, dict[str, Any]], None] | None = None
+        """Where news goes instead when this process serves no streams (a worker process
+        hands its news to the server's process)."""
 
     def publish(self, topic: str, payload: dict[str, Any]) -> None:
+        if self.forward is not None:
+            self.forward(topic, payload)
+            return
         self.deliver(topic, payload)
 
     def deliver(self, topic: str, payload: dict[str, Any]) -> None:

@@ -73,7 +73,7 @@ def verify(key: bytes, token: str, source_id: str, now: datetime) -> ChatVisitor
     if not sep or not body or not signature:
         raise TokenRefused("the chat token is malformed")
     expected = _b64(hmac.new(key, body.encode(), hashlib.sha256).digest())
-    if not hmac.compare_digest(expected, signature):
+    if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "surrogatepass")):
         raise TokenRefused("the chat token's signature does not match")
     try:
         claims = orjson.loads(_unb64(body))
