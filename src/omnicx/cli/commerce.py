@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from omnicx.bootstrap import Services, StartupError, build
-from omnicx.cli.imports import Rejection, Unreadable, read_rows
+from omnicx.cli.imports import Rejection, Unreadable, read_rows, show_report
 from omnicx.commerce import catalog, pricing
 from omnicx.commerce.messages import RecordDemand
 from omnicx.commerce.model import Money, Product, ServiceTerms
@@ -371,32 +371,25 @@ def _count(report: ImportReport, outcome: str) -> None:
 
 
 def show(console: Console, path: Path, report: ImportReport) -> None:
-    console.print(f"{path.name} → catalog", markup=False, highlight=False)
-    for label, count in (
-        ("lines read", report.rows),
-        ("products created", report.products_created),
-        ("skus created", report.skus_created),
-        ("lines updated", report.updated),
-        ("lines unchanged", report.unchanged),
-        ("rejected", len(report.rejected)),
-    ):
-        console.print(f"  {label:<17} {count}", highlight=False)
-    if report.rejected:
-        console.print("Rejected lines (line 1 is the header):")
-    for rejection in report.rejected:
-        column = f", column {rejection.field}" if rejection.field else ""
-        console.print(
-            f"  line {rejection.line}{column}: {rejection.reason}",
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
-        )
+    show_report(
+        console,
+        f"{path.name} → catalog",
+        (
+            ("lines read", report.rows),
+            ("products created", report.products_created),
+            ("skus created", report.skus_created),
+            ("lines updated", report.updated),
+            ("lines unchanged", report.unchanged),
+        ),
+        report.rejected,
+        noun="lines",
+    )
 
 
 # -- commands ----------------------------------------------------------------------------------
 
 
-def _services() -> Services:
+def services_or_exit() -> Services:
     try:
         return build(load_settings())
     except StartupError as error:
@@ -419,7 +412,7 @@ def import_products_command(
 
     Exit status: 0 every line imported; 1 some lines rejected; 2 the file could not be read.
     """
-    built = _services()
+    built = services_or_exit()
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -463,7 +456,7 @@ def prices_command(
     reason, and flags (differences without a reason, expired overrides, overlaps).
 
     Exit status 1 when anything is flagged."""
-    built = _services()
+    built = services_or_exit()
     try:
         with built.uow(write=False) as uow:
             report = catalog.price_consistency(
@@ -517,7 +510,7 @@ def gaps_command(
     channel: Annotated[str | None, typer.Option(help="Only this channel")] = None,
 ) -> None:
     """The availability gaps, most demand first, as JSON lines."""
-    built = _services()
+    built = services_or_exit()
     try:
         with built.uow(write=False) as uow:
             report = catalog.gaps_report(

@@ -313,17 +313,34 @@ def _key(header: str) -> str:
 def show(console: Console, path: Path, report: Report) -> None:
     source = report.source
     where = f'source "{source.name}" ({source.channel})' if source else "no source"
-    console.print(f"{path.name} → {where}", markup=False, highlight=False)
-    for label, count in (
-        ("rows read", report.rows),
-        ("imported", report.imported),
-        ("already imported", report.unchanged),
-        ("rejected", len(report.rejected)),
-    ):
+    show_report(
+        console,
+        f"{path.name} → {where}",
+        (
+            ("rows read", report.rows),
+            ("imported", report.imported),
+            ("already imported", report.unchanged),
+        ),
+        report.rejected,
+        noun="rows",
+    )
+
+
+def show_report(
+    console: Console,
+    heading: str,
+    counts: tuple[tuple[str, int], ...],
+    rejected: list[Rejection],
+    *,
+    noun: str,
+) -> None:
+    """What a CSV import did: its counts, then every rejected row with its line and column."""
+    console.print(heading, markup=False, highlight=False)
+    for label, count in (*counts, ("rejected", len(rejected))):
         console.print(f"  {label:<17} {count}", highlight=False)
-    if report.rejected:
-        console.print("Rejected rows (line 1 is the header):")
-    for rejection in report.rejected:
+    if rejected:
+        console.print(f"Rejected {noun} (line 1 is the header):")
+    for rejection in rejected:
         column = f", column {rejection.field}" if rejection.field else ""
         console.print(
             f"  line {rejection.line}{column}: {rejection.reason}",

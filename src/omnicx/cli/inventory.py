@@ -19,11 +19,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from omnicx.bootstrap import Services, StartupError, build
-from omnicx.cli.commerce import DEMO_CATALOG
-from omnicx.cli.imports import Rejection, Unreadable, read_rows
+from omnicx.bootstrap import Services
+from omnicx.cli.commerce import DEMO_CATALOG, services_or_exit
+from omnicx.cli.imports import Rejection, Unreadable, read_rows, show_report
 from omnicx.commerce import inventory, locations
-from omnicx.config import load_settings
 from omnicx.db import UnitOfWork
 from omnicx.kernel import DomainError, Invalid
 
@@ -158,36 +157,21 @@ def import_stock(
 
 
 def show(console: Console, path: Path, report: StockReport) -> None:
-    console.print(f"{path.name} → stock", markup=False, highlight=False)
-    for label, count in (
-        ("lines read", report.rows),
-        ("received", report.received),
-        ("adjusted", report.adjusted),
-        ("unchanged", report.unchanged),
-        ("rejected", len(report.rejected)),
-    ):
-        console.print(f"  {label:<17} {count}", highlight=False)
-    if report.rejected:
-        console.print("Rejected lines (line 1 is the header):")
-    for rejection in report.rejected:
-        column = f", column {rejection.field}" if rejection.field else ""
-        console.print(
-            f"  line {rejection.line}{column}: {rejection.reason}",
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
-        )
+    show_report(
+        console,
+        f"{path.name} → stock",
+        (
+            ("lines read", report.rows),
+            ("received", report.received),
+            ("adjusted", report.adjusted),
+            ("unchanged", report.unchanged),
+        ),
+        report.rejected,
+        noun="lines",
+    )
 
 
 # -- commands ----------------------------------------------------------------------------------
-
-
-def _services() -> Services:
-    try:
-        return build(load_settings())
-    except StartupError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
 
 
 def import_stock_command(
@@ -203,7 +187,7 @@ def import_stock_command(
 
     Exit status: 0 every line imported; 1 some lines rejected; 2 the file could not be read.
     """
-    built = _services()
+    built = services_or_exit()
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -249,7 +233,7 @@ def reconcile_command(
 
     Exit status: 0 every balance matches; 1 differences were found (with --fix, and fixed).
     """
-    built = _services()
+    built = services_or_exit()
     try:
         found = built.reconcile_stock(fix=fix)
     except DomainError as error:
