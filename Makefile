@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 BIN := $(VENV)/bin
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install demo serve test check bench bench-inbound bench-maestro bench-commerce clean
+.PHONY: install demo serve test check bench bench-inbound bench-maestro bench-commerce bench-analytics clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -51,6 +51,9 @@ bench-commerce: install
 
 bench-maestro: install
 	$(BIN)/python bench/maestro.py
+
+bench-analytics: install
+	$(BIN)/python bench/analytics.py $(if $(DATABASE_URL),--database-url $(DATABASE_URL))
 
 clean:
 	rm -rf $(VENV) $(TOOLS) var .pytest_cache .mypy_cache .ruff_cache

@@ -6,10 +6,12 @@ through the API (a distribution centre, a store, a catalogue listed and priced o
 stock), then measures:
 
 1. hot SKU: K concurrent clients (default 32) each reserve 1 unit of the same SKU at the
-   same location, one reservation per transaction, for T seconds; twice, once through HTTP
-   (`POST /api/commerce/reservations`, the end-to-end figure) and once in-process (each
-   client its own services and connections, as separate servers would have; on SQLite one
-   shared set, as the embedded server has). Every reservation is then sold
+   same location, each call returning once its reservation is committed, for T seconds;
+   twice, once through HTTP (`POST /api/commerce/reservations`, the end-to-end figure) and
+   once in-process (`Services.hold_stock`; the clients share N sets of services, default 1,
+   as N server processes would, each set with its connections and its reservation batcher,
+   which gives holds asked for at the same time one commit; on SQLite one shared set, as the
+   embedded server has). Every reservation is then sold
    (`commit_reservation`) and the books checked: sold + remaining = start, no bucket below
    zero, and the balances equal to what the ledger and the live leases say.
 2. sell-out: the same K clients reserve a SKU with only S units until every one of them is
@@ -26,7 +28,8 @@ UPDATE of one balance row, one per committed transaction, by the same number of 
 over raw driver connections (psycopg or sqlite3), without omnicx.
 
     python bench/commerce.py [--database-url URL] [--clients K] [--seconds T] [--scarce S]
-                             [--checkout-clients C] [--checkout-rate R] [--checkout-seconds T]
+                             [--servers N] [--checkout-clients C] [--checkout-rate R]
+                             [--checkout-seconds T]
 
 The last line is `RESULT reservations_per_s=<n> oversold=<n> checkout_p95_ms=<n>`:
 reservations_per_s is the in-process hot-SKU rate (what the database and the domain allow;
@@ -322,11 +325,9 @@ def http_attempt(http: httpx.Client, sku: str) -> Attempt:
 def app_attempt(services: Services, sku: str) -> Attempt:
     def attempt(key: str) -> str | None:
         try:
-            with services.uow() as uow:
-                lease = services.reserve(
-                    uow, location_id=DC, sku=sku, qty=1, lease_seconds=LEASE, key=key
-                )
-                uow.commit()
+            lease = services.hold_stock(
+                location_id=DC, sku=sku, qty=1, lease_seconds=LEASE, key=key
+            )
         except Conflict as error:
             if error.code == "insufficient_stock":
                 return None
@@ -337,10 +338,12 @@ def app_attempt(services: Services, sku: str) -> Attempt:
 
 
 @contextmanager
-def app_clients(shop: Shop, count: int) -> Iterator[list[Services]]:
-    """One set of services (engine, pool) per client on PostgreSQL, like that many servers;
-    one shared set on SQLite, like the embedded server (its writers queue in-process)."""
-    built = [build(shop.settings) for _ in range(count if shop.database_url else 1)]
+def app_clients(shop: Shop, count: int, servers: int) -> Iterator[list[Services]]:
+    """The clients spread over `servers` sets of services (engine, pool, reservation
+    batcher) on PostgreSQL, like that many server processes; one shared set on SQLite, like
+    the embedded server (its writers queue in-process)."""
+    sets = max(1, min(servers, count)) if shop.database_url else 1
+    built = [build(shop.settings) for _ in range(sets)]
     try:
         yield [built[i % len(built)] for i in range(count)]
     finally:
@@ -581,6 +584,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32, help="hot-SKU clients")
     parser.add_argument("--seconds", type=float, default=10.0, help="per hot-SKU phase")
     parser.add_argument("--scarce", type=int, default=500, help="units of the sell-out SKU")
+    parser.add_argument(
+        "--servers",
+        type=int,
+        default=1,
+        help="in-process: sets of services the clients share, as server processes (PostgreSQL)",
+    )
     parser.add_argument("--checkout-clients", type=int, default=8)
     parser.add_argument(
         "--checkout-rate", type=float, default=10.0, help="visits/s of the paced checkout phase"
@@ -591,13 +600,17 @@ def main() -> None:
     with running(args.database_url) as shop:
         engine = "PostgreSQL" if args.database_url else "SQLite"
         seed(shop, args.scarce)
-        print(f"omnicx on {engine}: {args.clients} clients on one hot SKU, {args.seconds:g} s each")
+        servers = max(1, min(args.servers, args.clients)) if args.database_url else 1
+        print(
+            f"omnicx on {engine}: {args.clients} clients on one hot SKU, {args.seconds:g} s each "
+            f"(in-process: {servers} set(s) of services)"
+        )
         wrong: list[str] = []
         oversold = 0
         rates: dict[str, float] = {}
 
         https = [shop.client() for _ in range(args.clients)]
-        with app_clients(shop, args.clients) as clients:
+        with app_clients(shop, args.clients, args.servers) as clients:
             books = clients[0]
 
             def attempts(name: str, sku: str) -> list[Attempt]:

@@ -407,16 +407,21 @@ def main() -> None:
     source = omnicx(env, "sources", "create", "--name", "Bench", "--channel", "web")
     auth = "Basic " + base64.b64encode(f"{source['write_key']}:".encode()).decode()
     port = free_port()
+    env["OMNICX_SMTP_PORT"] = str(free_port())  # another omnicx may hold the default
     server = subprocess.Popen([str(BIN / "omnicx"), "serve", "--port", str(port)], env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=url, timeout=30.0) as http:
-            for _ in range(200):
+            for _ in range(1200):
+                if server.poll() is not None:
+                    raise SystemExit(f"omnicx serve exited with status {server.returncode}")
                 try:
                     if http.get("/health").status_code == 200:
                         break
                 except httpx.TransportError:
                     time.sleep(0.05)
+            else:
+                raise SystemExit("omnicx serve did not answer /health in 60 s")
             print(
                 f"omnicx on {'PostgreSQL' if schema else 'SQLite'}: {total:,} events, "
                 f"{plan.customers:,} customers, {args.clients} clients, batches of {BATCH}"

@@ -5,9 +5,11 @@ connector, and a segment evaluated over a million profiles.
    consent answers, reachability, WhatsApp's 24-hour window and costs; customers' channel
    orders, time zones, quiet hours and own limits; the business's frequency caps; up to a
    dozen sends of the past week per customer; marketing, service, feedback and transactional
-   intents, some with a stale time. Then the wired rate: `Services.submit_send` on a scratch
-   SQLite database, which also gathers the facts and writes the decision, the send and its
-   outbox row (transactions of 50 intents).
+   intents, some with a stale time. Then the wired rate on a scratch SQLite database, which
+   also gathers the facts and writes the decision, the send, its message and its outbox row,
+   and hands the decision events to their subscribers at the commit: `Services.submit_send`
+   one intent at a time (transactions of 50), and `Services.submit_sends` in batches of 500
+   (facts read and rows written for the whole batch at once).
 2. Event to send. A real `omnicx serve` (embedded SQLite, worker beside it) with a published
    journey "Order Completed" -> one transactional SMS. Its Twilio account points at a local
    HTTP server that speaks Twilio's Messages API and timestamps each message it receives.
@@ -21,11 +23,14 @@ connector, and a segment evaluated over a million profiles.
    everyone is evaluated again (nothing changes: the pure recompute). A raw `sqlite3` read of
    the same ids and traits is timed as the floor.
 
-    python bench/maestro.py [--decisions N] [--submits N] [--events N] [--rate R]
-                            [--profiles N] [--skip gate,events,segments]
+    python bench/maestro.py [--decisions N] [--submits N] [--one-by-one N] [--batch N]
+                            [--events N] [--rate R] [--profiles N]
+                            [--skip gate,events,segments]
 
 The last line is `RESULT decisions_per_s=<n> event_to_send_p95_ms=<n> segment_1m_s=<n>`
-(segment_1m_s: the first evaluation, scaled to 1,000,000 profiles if fewer were loaded).
+(decisions_per_s: the wired rate in batches, every decision recorded and its events handled
+by their subscribers, not the pure `decide`; segment_1m_s: the first evaluation, scaled to
+1,000,000 profiles if fewer were loaded).
 """
 
 import argparse
@@ -58,7 +63,7 @@ import orjson
 from omnicx.bootstrap import Services, build
 from omnicx.config import Settings
 from omnicx.consent import ConsentSource, Wish
-from omnicx.conversations import FakeChannelSender
+from omnicx.conversations import FakeChannelSender, SendContext
 from omnicx.db.bulk import insert_many
 from omnicx.db.migrate import upgrade
 from omnicx.kernel import new_id
@@ -76,6 +81,7 @@ from omnicx.orchestration.gate import (
 from omnicx.profiles import ProfileWriter
 from omnicx.profiles.identifiers import normalize
 from omnicx.profiles.store import profiles, traits
+from omnicx.workers.memory import tune_gc
 
 BIN = Path(__file__).resolve().parents[1] / ".venv" / "bin"
 ACCOUNT_SID = "AC" + "c" * 32
@@ -228,16 +234,42 @@ def bench_decisions(total: int, runs: int = 3) -> tuple[float, Counter[str]]:
     return statistics.median(rates), mix
 
 
-def bench_submits(total: int) -> float:
-    """`Services.submit_send` on a scratch SQLite database: facts gathered, decision recorded,
-    send and outbox rows written."""
+class QuietSender(FakeChannelSender):
+    """A channel that accepts every message and, unlike the test fake, keeps no record of
+    what it was asked (a long run would otherwise hold every `SendContext`)."""
+
+    def can_send(self, ctx: SendContext) -> str | None:
+        return self.refuse
+
+
+@dataclass(frozen=True)
+class SubmitRun:
+    one_by_one: int
+    one_by_one_per_s: float
+    batched: int
+    batch: int
+    batched_per_s: float
+    cpu_us: float
+    """CPU time per decision of the batched run."""
+    subscribers_share: float
+    """Of the batched run's time, the share the event subscribers took at the commits."""
+    subscribers_cpu_us: float
+    """Their CPU time per decision."""
+    outcomes: Counter[str]
+
+
+def bench_submits(total: int, one_by_one: int, batch: int) -> SubmitRun:
+    """The gate wired to SQLite: facts gathered, decision recorded, send, message and outbox
+    rows written, and the decision events handled by their subscribers at the commit.
+    `Services.submit_send` one intent at a time (transactions of 50) over `one_by_one`
+    customers, then `Services.submit_sends` in batches of `batch` over `total` others."""
     with scratch("omnicx-bench-gate-") as path:
         services = build(Settings(data_dir=path, run_worker=False))
         try:
             upgrade(services.engines)
             services.channel_senders.clear()
             services.channel_senders.update(
-                {c: FakeChannelSender(c) for c in ("email", "sms", "whatsapp")}
+                {c: QuietSender(c) for c in ("email", "sms", "whatsapp")}
             )
             rng = random.Random(5)
             customers = []
@@ -245,7 +277,7 @@ def bench_submits(total: int) -> float:
                 writer = ProfileWriter(
                     services.profiles(uow), services.rules, uow.clock.now(), uow.raise_event
                 )
-                for n in range(total):
+                for n in range(one_by_one + total):
                     found = [
                         normalize("email", f"c{n}@bench.example", "BR"),
                         normalize("phone", f"+55119{n:08d}", "BR"),
@@ -280,13 +312,39 @@ def bench_submits(total: int) -> float:
                 )
                 for profile_id in customers
             ]
+            # The worker process runs with its collector tuned (`omnicx.workers.memory`).
+            tune_gc()
             started = time.perf_counter()
-            for first in range(0, total, 50):
+            for first in range(0, one_by_one, 50):
                 with services.uow() as uow:
-                    for intent in intents[first : first + 50]:
+                    for intent in intents[first : min(one_by_one, first + 50)]:
                         services.submit_send(uow, intent)
                     uow.commit()
-            return total / (time.perf_counter() - started)
+            single = one_by_one / (time.perf_counter() - started)
+            decisions = []
+            handling = handling_cpu = 0.0
+            cpu, started = time.process_time(), time.perf_counter()
+            for first in range(one_by_one, one_by_one + total, batch):
+                with services.uow() as uow:
+                    decisions += services.submit_sends(uow, intents[first : first + batch])
+                    handed, handed_cpu = time.perf_counter(), time.process_time()
+                    uow.publish()
+                    handling += time.perf_counter() - handed
+                    handling_cpu += time.process_time() - handed_cpu
+                    uow.commit()
+            elapsed = time.perf_counter() - started
+            cpu = time.process_time() - cpu
+            return SubmitRun(
+                one_by_one=one_by_one,
+                one_by_one_per_s=single,
+                batched=total,
+                batch=batch,
+                batched_per_s=total / elapsed,
+                cpu_us=cpu / total * 1e6,
+                subscribers_share=handling / elapsed,
+                subscribers_cpu_us=handling_cpu / total * 1e6,
+                outcomes=Counter(f"{d.outcome}:{d.code}" for d in decisions),
+            )
         finally:
             services.close()
 
@@ -602,7 +660,9 @@ def bench_segments(count: int) -> SegmentRun:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--decisions", type=int, default=200_000)
-    parser.add_argument("--submits", type=int, default=1_000)
+    parser.add_argument("--submits", type=int, default=20_000, help="intents in batches")
+    parser.add_argument("--one-by-one", type=int, default=1_000, help="intents one at a time")
+    parser.add_argument("--batch", type=int, default=500, help="intents per submit_many")
     parser.add_argument("--events", type=int, default=400, help="journey events to time")
     parser.add_argument("--rate", type=float, default=20.0, help="events/s posted")
     parser.add_argument("--profiles", type=int, default=1_000_000)
@@ -613,12 +673,28 @@ def main() -> None:
 
     if "gate" not in skip:
         print(f"== policy gate: decide() over 2,000 varied cases, {args.decisions:,} decisions")
-        decisions_per_s, mix = bench_decisions(args.decisions)
+        pure, mix = bench_decisions(args.decisions)
         shown = ", ".join(f"{k} {v}" for k, v in mix.most_common())
         print(f"outcomes of the cases: {shown}")
-        print(f"pure decisions: {decisions_per_s:,.0f}/s (median of 3 runs)")
-        submits = bench_submits(args.submits)
-        print(f"wired Services.submit_send on SQLite: {submits:,.0f}/s ({args.submits:,} intents)")
+        print(f"pure decisions: {pure:,.0f}/s (median of 3 runs)")
+        wired = bench_submits(args.submits, args.one_by_one, args.batch)
+        decisions_per_s = wired.batched_per_s
+        print(
+            f"wired on SQLite, one at a time (Services.submit_send): "
+            f"{wired.one_by_one_per_s:,.0f}/s ({wired.one_by_one:,} intents)"
+        )
+        print(
+            f"wired on SQLite, in batches of {wired.batch} (Services.submit_sends): "
+            f"{wired.batched_per_s:,.0f}/s ({wired.batched:,} intents; {wired.cpu_us:.0f} us CPU "
+            f"each; event subscribers at the commit: {wired.subscribers_share:.0%} of the time)"
+        )
+        print(
+            f"the same without the subscribers' time (the gate's own part): "
+            f"{wired.batched_per_s / (1 - wired.subscribers_share):,.0f}/s, "
+            f"{wired.cpu_us - wired.subscribers_cpu_us:.0f} us CPU each"
+        )
+        shown = ", ".join(f"{k} {v}" for k, v in wired.outcomes.most_common())
+        print(f"outcomes of the batched intents: {shown}")
         print(f"target: {TARGETS['gate']}; anchor: {ANCHORS['gate']}")
 
     if "events" not in skip:

@@ -6,11 +6,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from omnicx import __version__
+from omnicx import __version__, web
 from omnicx.api import audit, errors, security, stream
 from omnicx.api.routes import (
     access,
     admin,
+    analytics,
+    analytics_service,
     broadcasts,
     channel_webhooks,
     chat,
@@ -96,6 +98,9 @@ def app_for(services: Services, *, run_worker: bool, run_smtp: bool = False) -> 
     app.include_router(tracking.router)
     app.add_middleware(tracking.TrackingFastPath, services=services)
     security.install(app, services)
+    # Providers' webhooks carry every inbound message: matched first, they skip the scan
+    # of the other routers' paths.
+    app.include_router(channel_webhooks.router)
     app.include_router(access.router)
     app.include_router(customers.router)
     app.include_router(conversations.router)
@@ -112,7 +117,6 @@ def app_for(services: Services, *, run_worker: bool, run_smtp: bool = False) -> 
     app.include_router(templates.public)
     app.include_router(journeys.router)
     app.include_router(tasks.router)
-    app.include_router(channel_webhooks.router)
     app.include_router(chat.router)
     app.include_router(push.router)
     app.include_router(inapp.router)
@@ -122,7 +126,10 @@ def app_for(services: Services, *, run_worker: bool, run_smtp: bool = False) -> 
     app.include_router(commerce_orders.router)
     app.include_router(commerce_returns.router)
     app.include_router(loyalty.router)
+    app.include_router(analytics_service.router)
+    app.include_router(analytics.router)
     app.include_router(stream.router)
+    web.install(app)
 
     @app.get("/health", tags=["ops"])
     def health() -> dict[str, object]:

@@ -7,17 +7,22 @@ import logging
 import threading
 import time
 from collections import ChainMap
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any, Protocol
 
 import sqlalchemy as sa
+from babel.numbers import get_currency_precision
 from sqlalchemy import exc
 
 from omnicx.access import Argon2PasswordHasher, PasswordHasher, Throttle
 from omnicx.access.store import SqlApiKeyRepository, SqlSessionRepository, SqlUserRepository
+from omnicx.analytics import Analytics, AnalyticsConfig
+from omnicx.analytics.qr import uid_key as qr_uid_key
+from omnicx.analytics.store.service import ServiceAnalytics, ServiceAnalyticsConfig
 from omnicx.channels import email as email_channel
 from omnicx.channels.email import Bounce
 from omnicx.channels.fcm import AccessTokens, FcmSender, load_service_account
@@ -55,6 +60,7 @@ from omnicx.commerce.aftersales import (
     OrderBook,
     Wiring,
 )
+from omnicx.commerce.batcher import Hold, ReservationBatcher, reserve_many
 from omnicx.commerce.catalog import BusStockView, CatalogConfig
 from omnicx.commerce.inventory import (
     Difference,
@@ -238,8 +244,14 @@ class Services:
     """Email open and click tracking: verifies the tokens of /t/ and records receipts."""
     conductor: Conductor = field(init=False)
     """Journeys wired: authoring, publishing with migration, triggers and the pass."""
+    analytics: Analytics = field(init=False)
+    """Channel usage, paths, conversions, economics and CLV: read models and reports."""
+    service_analytics: ServiceAnalytics = field(init=False)
+    """Service, campaign and availability reports over their read models, and QR codes."""
     """The policy gate wired: submit, dispatch, fallback, failover, receipts, broadcasts."""
     _batcher: InboundBatcher | None = None
+    _holds: ReservationBatcher | None = None
+    _holds_lock: threading.Lock = field(default_factory=threading.Lock)
     _sources: dict[str, tuple[float, Source | None]] = field(default_factory=dict)
     _subscriptions: tuple[float, list[Subscription]] = (0.0, [])
 
@@ -300,6 +312,12 @@ class Services:
     def reply(self, conversation_id: str, reply: Reply) -> Message:
         """Queue an agent's reply on the chosen channel (or add an internal note)."""
         return self._inbox().reply(conversation_id, reply)
+
+    def reply_channels(self, uow: UnitOfWork, conversation_id: str) -> list[tuple[str, str | None]]:
+        """Each channel a reply to the conversation could take, in the order `auto` tries
+        them, with None when it can be used now, else why not (reachability, consent and the
+        channel's own rules, such as WhatsApp's 24-hour window)."""
+        return self._inbox().reply_channels(uow, conversation_id)
 
     def record_receipt(self, receipt: DeliveryReceipt, ref: str | None = None) -> bool:
         """A provider's delivery receipt, normalised: the gate's message or the
@@ -496,6 +514,30 @@ class Services:
             ref=ref,
             remote=remote,
         )
+
+    def hold_stock(
+        self,
+        *,
+        location_id: str,
+        sku: str,
+        qty: int,
+        lease_seconds: int | None = None,
+        key: str | None = None,
+        ref: str | None = None,
+        remote: bool = False,
+        actor: str = "system",
+    ) -> Reservation:
+        """`reserve` in a transaction of its own, committed when it returns. Holds asked for
+        at the same time share one commit, each granted or refused on its own (a refusal
+        writes nothing); see decision 0027."""
+        if self._holds is None:
+            with self._holds_lock:
+                if self._holds is None:
+                    self._holds = ReservationBatcher(
+                        partial(reserve_many, self.uow, self.stock, self.stock_context)
+                    )
+        hold = Hold(location_id, sku, qty, lease_seconds, key, ref, remote, actor)
+        return self._holds.reserve(hold)
 
     def reserve_lines(
         self,
@@ -701,6 +743,12 @@ class Services:
         (idempotent on `send_id`): the decision is recorded, a send is queued through the
         outbox, a deferral wakes later."""
         return self.sending.submit(uow, intent)
+
+    def submit_sends(self, uow: UnitOfWork, intents: Sequence[SendIntent]) -> list[Decision]:
+        """`submit_send` for each intent in order, with the facts read and the rows written
+        for the whole batch at once; an unknown customer or a bad intent refuses the whole
+        batch (nothing is written)."""
+        return self.sending.submit_many(uow, intents)
 
     def run_journeys(self, limit: int | None = None) -> int:
         """The journeys' worker pass: due schedules, events and segment changes journeys
@@ -985,6 +1033,8 @@ class Services:
     def close(self) -> None:
         if self._batcher is not None:
             self._batcher.close()
+        if self._holds is not None:
+            self._holds.close()
         self.live.close()
         self.twilio.client.close()
         if self.push is not None:
@@ -1055,6 +1105,7 @@ def build(
             "login_address": settings.rate_limit_login_address,
             "login_email": settings.rate_limit_login_email,
             "api": settings.rate_limit_api,
+            "qr_address": settings.rate_limit_qr_address,
         },
     )
 
@@ -1071,6 +1122,7 @@ def build(
     _connect_selling(services)
     _connect_aftersales(services)
     _connect_segments(services)
+    _connect_analytics(services)
     _connect_providers(services)
     services.live = build_broadcaster(settings.live_broker_url)
     relay_to_stream(bus, services.live)
@@ -1081,7 +1133,56 @@ def build(
     _connect_maestro(services)
     _connect_journeys(services)
     _connect_push(services)
+    _connect_service_analytics(services)
     return services
+
+
+def _connect_analytics(services: Services) -> None:
+    """The channel reports' read models, kept in the transactions of the facts they count."""
+    settings = services.settings
+
+    def message_details(uow: UnitOfWork, message_id: str) -> tuple[datetime, Any] | None:
+        message = services.conversations(uow).message(message_id)
+        return None if message is None else (message.created_at, message.metadata)
+
+    services.analytics = Analytics(
+        AnalyticsConfig(
+            purchase_events=frozenset(settings.analytics_purchase_events),
+            contact_events=frozenset(settings.analytics_contact_events),
+            online=frozenset(settings.analytics_online_channels),
+            offline=frozenset(settings.analytics_offline_channels),
+            conversion_days=settings.analytics_conversion_days,
+            path_days=settings.analytics_path_days,
+            currency=settings.currency,
+            minor_units=10 ** get_currency_precision(settings.currency),
+            message_costs=dict(settings.analytics_message_costs),
+            agent_minute_cost=Decimal(str(settings.analytics_agent_minute_cost)),
+            reply_seconds=round(settings.analytics_reply_minutes * 60),
+        ),
+        message_details,
+    )
+    if settings.analytics_enabled:
+        services.analytics.register(services.bus)
+
+
+def _connect_service_analytics(services: Services) -> None:
+    """The service desk's, the campaigns' and the QR codes' read models and reports."""
+    settings = services.settings
+    scale = Decimal(10) ** get_currency_precision(settings.currency)
+    services.service_analytics = ServiceAnalytics(
+        services.cipher,
+        ServiceAnalyticsConfig(
+            currency=settings.currency,
+            message_costs={
+                channel: cost * scale for channel, cost in settings.analytics_message_costs.items()
+            },
+            attribution_days=settings.analytics_attribution_days,
+            public_url=settings.public_base_url or f"http://{settings.host}:{settings.port}",
+            uid_key=qr_uid_key(services.cipher.keyring.index_key),
+        ),
+        services.catalog_config,
+    )
+    services.service_analytics.register(services.bus)
 
 
 def _connect_providers(services: Services) -> None:

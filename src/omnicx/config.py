@@ -5,6 +5,7 @@ import binascii
 import ipaddress
 import re
 from datetime import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -143,6 +144,11 @@ class Settings(BaseSettings):
     )
     rate_limit_api: str = Field(
         default="50/second;1200/minute", description="/api requests per API key or session."
+    )
+    rate_limit_qr_address: str = Field(
+        default="30/minute",
+        description="QR code scans counted per client address; past the limit the visitor "
+        "is still redirected but the scan is not counted.",
     )
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -705,6 +711,70 @@ class Settings(BaseSettings):
     )
     loyalty_tier_window_days: int = Field(
         default=365, ge=1, description="The rolling window of points a tier is reckoned over."
+    )
+
+    # journey analytics: channel reports
+    analytics_enabled: bool = Field(
+        default=True,
+        description="Keep the channel reports' read models up to date as facts arrive; off, "
+        "nothing is counted and the reports show what was counted before.",
+    )
+    analytics_purchase_events: list[str] = Field(
+        default_factory=lambda: ["Order Completed"],
+        description="Tracked events that are purchases (their `total`, `revenue` or `value` is "
+        "the amount); commerce's own orders count as they are placed.",
+    )
+    analytics_contact_events: list[str] = Field(
+        default_factory=lambda: ["Call Received"],
+        description="Tracked events that are the customer getting in touch; a conversation "
+        "opened or reopened by the customer always is.",
+    )
+    analytics_online_channels: list[str] = Field(
+        default_factory=lambda: ["web", "app"],
+        description="Channels where customers browse online (online-to-offline conversions).",
+    )
+    analytics_offline_channels: list[str] = Field(
+        default_factory=lambda: ["store"],
+        description="Channels customers visit in person (offline-to-online conversions).",
+    )
+    analytics_conversion_days: int = Field(
+        default=7,
+        ge=0,
+        le=365,
+        description="A purchase converts online to offline (or back) when the customer browsed "
+        "online (or visited a store) at most this many days before.",
+    )
+    analytics_path_days: int = Field(
+        default=30,
+        ge=0,
+        le=365,
+        description="Channels used longer ago than this before a purchase or a contact leave "
+        "its path.",
+    )
+    analytics_agent_minute_cost: float = Field(
+        default=0.0, ge=0, description="What a minute of an agent's time costs, in OMNICX_CURRENCY."
+    )
+    analytics_reply_minutes: float = Field(
+        default=2.0,
+        ge=0,
+        le=600,
+        description="Agent minutes counted for each reply an agent sends (calls count their "
+        "own duration).",
+    )
+
+    # analytics: campaigns and QR codes
+    analytics_message_costs: dict[str, Annotated[Decimal, Field(ge=0)]] = Field(
+        default_factory=dict,
+        description="Cost of one message sent on each channel, in units of OMNICX_CURRENCY "
+        '(JSON), e.g. {"sms": 0.05, "whatsapp": 0.08}; unlisted channels cost nothing. '
+        "Campaign ROI divides attributed revenue by it.",
+    )
+    analytics_attribution_days: int = Field(
+        default=7,
+        ge=1,
+        le=90,
+        description="An order counts for the campaign whose message reached the customer "
+        "within this many days before it (the latest such message).",
     )
 
     @field_validator("loyalty_tiers")

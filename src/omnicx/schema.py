@@ -14,6 +14,10 @@ from omnicx.db.migrate import drift, upgrade
 
 def load_tables() -> None:
     import omnicx.access.store
+    import omnicx.analytics.store.qr
+    import omnicx.analytics.store.service_campaigns
+    import omnicx.analytics.store.service_desk
+    import omnicx.analytics.store.tables
     import omnicx.channels.store
     import omnicx.commerce.store.catalog
     import omnicx.commerce.store.inventory

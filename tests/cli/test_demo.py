@@ -6,6 +6,7 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from omnicx.access import STAFF_ROLES
 from omnicx.bootstrap import Services, build
 from omnicx.cli.demo import SOURCES, Demo, Person, generate, load
 from omnicx.config import Settings
@@ -161,6 +162,18 @@ def test_demo_command_loads_once_then_skips(
     assert customers.status_code == 200
     assert customers.json()["items"]
     assert "curl -s -H" in first.stdout
+    assert re.search(r"^Console: http://127\.0\.0\.1:\d+/ ", first.stdout, re.M)
+    logins = re.findall(r"^  (\w+) +(\S+@aurora\.example\.com\.br) +(\S{20})$", first.stdout, re.M)
+    assert sorted(role for role, _, _ in logins) == sorted(STAFF_ROLES)
+    assert "Inbox: 12 conversations" in first.stdout
+    assert table_counts(services, "conversations") == {"conversations": 12}
+    agent = next((email, password) for role, email, password in logins if role == "agent")
+    signed_in = client.post("/api/auth/login", json={"email": agent[0], "password": agent[1]})
+    assert signed_in.status_code == 200
+    session = {"Authorization": f"Bearer {signed_in.json()['token']}"}
+    inbox = client.get("/api/conversations", params={"status": "open"}, headers=session)
+    assert inbox.status_code == 200
+    assert len(inbox.json()["items"]) == 9
 
     second = invoke("demo", "--customers", "40", "--seed", "3")
 
@@ -169,3 +182,4 @@ def test_demo_command_loads_once_then_skips(
     assert "Loaded " not in second.stdout
     again = table_counts(services, "events", "sources", "api_keys")
     assert again == {**counts, "api_keys": counts["api_keys"] + 1}
+    assert table_counts(services, "conversations") == {"conversations": 12}

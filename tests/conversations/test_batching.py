@@ -10,7 +10,7 @@ import pytest
 
 from omnicx.bootstrap import Services, build
 from omnicx.config import Settings
-from omnicx.conversations import InboundMessage, MessageReceived, Receipt
+from omnicx.conversations import AttachmentIn, InboundMessage, MessageReceived, Receipt
 from omnicx.conversations.batcher import InboundBatcher
 from omnicx.db.migrate import upgrade
 from omnicx.kernel import Invalid
@@ -131,3 +131,54 @@ def test_a_failed_commit_reaches_every_caller() -> None:
     # After close, messages are stored directly by the caller's thread.
     with pytest.raises(RuntimeError, match="database is gone"):
         batcher.receive(sms("+5511911110001", "SM2"))
+
+
+def test_reactions_read_the_new_message_as_the_database_holds_it(services: Services) -> None:
+    read: dict[str, Any] = {}
+
+    def react(event: MessageReceived, uow: Any) -> None:
+        read[event.message_id] = services.conversations(uow).message(event.message_id)
+
+    services.bus.subscribe(MessageReceived, react)
+    inbound = InboundMessage(
+        channel="email",
+        account="shop@example.com",
+        sender=(("email", "Ana@Example.com"),),
+        received_at=datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC),
+        provider_message_id="<m1@example.com>",
+        text="hello",
+        html="<p>hello</p>",
+        sender_name="Ana",
+        attachments=(AttachmentIn("a.txt", "text/plain", b"abc"),),
+        warnings=("a warning",),
+        metadata={"list": [1, 2], "nested": {"key": "value"}},
+    )
+    (receipt,) = services._inbox().receive_many([inbound, sms("+5511911110001", "SM1")])[:1]
+    assert isinstance(receipt, Receipt)
+
+    with services.uow(write=False) as uow:
+        stored = services.conversations(uow).message(receipt.message_id)
+    assert stored is not None
+    assert read[receipt.message_id] == stored
+    assert len(read) == 2
+
+
+def test_a_message_undone_with_its_savepoint_is_not_read_back(services: Services) -> None:
+    undone: list[str] = []
+    later: list[Any] = []
+
+    def react(event: MessageReceived, uow: Any) -> None:
+        if not undone:
+            undone.append(event.message_id)
+            raise RuntimeError("a reaction failed")
+        later.append(services.conversations(uow).message(undone[0]))
+
+    services.bus.subscribe(MessageReceived, react)
+    failed, second = services._inbox().receive_many(
+        [sms("+5511911110001", "SM1"), sms("+5511911110002", "SM2")]
+    )
+
+    assert isinstance(failed, RuntimeError)
+    assert isinstance(second, Receipt)
+    assert later == [None]
+    assert table_counts(services, "messages") == {"messages": 1}

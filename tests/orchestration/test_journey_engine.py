@@ -19,13 +19,14 @@ from fastapi.testclient import TestClient
 from omnicx.asgi import app_for
 from omnicx.bootstrap import Services, build
 from omnicx.config import Settings
+from omnicx.conversations import FakeChannelSender
 from omnicx.db import UnitOfWork
 from omnicx.db.migrate import upgrade
 from omnicx.events import create_source
 from omnicx.kernel import FixedClock
 from omnicx.orchestration.conductor import GateSender
 from omnicx.orchestration.journeys import Instance, SendAction
-from omnicx.orchestration.messages import JourneyEntered, JourneyExited
+from omnicx.orchestration.messages import JourneyEntered, JourneyExited, MessageDecided
 from omnicx.privacy import Actor
 from omnicx.webhooks.http import FakeWebhookSender
 from omnicx.workers import Worker
@@ -290,6 +291,62 @@ def test_a_step_replayed_after_a_rollback_sends_the_same_send_id(env: Env) -> No
     ids = env.sends.ids()
     assert ids == [ids[0], ids[0]]
     assert env.running(journey_id)[0].node == "wait_1d"
+
+
+def test_a_failing_step_publishes_none_of_the_events_its_send_raised(env: Env) -> None:
+    env.services.channel_senders["email"] = FakeChannelSender("email")
+    gate = GateSender(env.services.submit_send)
+    journey_id = env.create(
+        {
+            "name": "Receipt",
+            "trigger": {"event": "Order Completed"},
+            "start": "w",
+            "nodes": {
+                "w": {"type": "wait", "duration": "1h", "next": "s"},
+                "s": {
+                    "type": "send",
+                    "purpose": "transactional",
+                    "channels": ["email"],
+                    "content": {"subject": "Receipt", "text": "Your receipt"},
+                    "next": "end",
+                },
+                "end": {"type": "exit"},
+            },
+        }
+    )
+    env.publish(journey_id)
+    env.identify("ana", email="ana@example.com")
+    env.track("ana", "Order Completed")
+    env.services.run_journeys()
+    decided: list[MessageDecided] = []
+    env.services.bus.subscribe(MessageDecided, lambda event, uow: decided.append(event))
+
+    class FailingAfterTheGate(FakeSends):
+        def submit(self, uow: UnitOfWork, action: SendAction, customer_id: str) -> dict[str, Any]:
+            gate.submit(uow, action, customer_id)
+            raise RuntimeError("the step failed after the gate decided")
+
+    env.services.conductor.sender = FailingAfterTheGate()
+    assert env.later(hours=1) >= 1
+
+    assert decided == []
+    assert table_counts(env.services, "sends", "send_decisions", "send_messages") == {
+        "sends": 0,
+        "send_decisions": 0,
+        "send_messages": 0,
+    }
+    (instance,) = env.running(journey_id)
+    assert instance.node == "w"  # rolled back to before the step
+
+    env.services.conductor.sender = gate
+    env.later(minutes=5)
+    assert [(d.customer_id, d.outcome, d.code) for d in decided] == [
+        (env.customer("ana"), "send", "sent")
+    ]
+    assert table_counts(env.services, "sends", "send_decisions") == {
+        "sends": 1,
+        "send_decisions": 1,
+    }
 
 
 def test_waiting_for_an_event_with_a_timeout(env: Env) -> None:

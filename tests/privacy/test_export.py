@@ -54,6 +54,8 @@ def test_an_export_holds_every_domain_in_plain_text(
         "maestro_tracking",
         "commerce",
         "channels",
+        "analytics_service",
+        "analytics",
     }
     assert sorted(manifest["files"]) == sorted(n for n in files.namelist() if n != "manifest.json")
     profiles = json.loads(files.read("profiles.json"))

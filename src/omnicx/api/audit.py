@@ -82,33 +82,38 @@ def _action(scope: Scope, state: dict[str, Any]) -> str:
     return _ACTIONS.get(method, "delete" if method == "DELETE" else method.lower())
 
 
+def record_request(services: Services, scope: Scope, status: int) -> None:
+    """Append the audit entries of one answered request (an API call, or a console page
+    that changes something or shows customers)."""
+    state: dict[str, Any] = scope.get("state") or {}
+    query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    detail: dict[str, Any] = {"params": sorted({key for key, _ in query})}
+    detail.update(state.get("audit_detail") or {})
+    with services.uow() as uow:
+        record_access(
+            services.audit(uow),
+            actor=actor_of(state.get("principal")),
+            action=_action(scope, state),
+            method=scope["method"],
+            route=_route(scope),
+            resource=_resource(dict(scope.get("path_params") or {})),
+            customer_ids=_customers(scope, state, query),
+            client_address=security.client_address(services, scope),
+            user_agent=_header(scope, b"user-agent"),
+            status=status,
+            detail=detail,
+            now=uow.clock.now(),
+        )
+        uow.commit()
+
+
 class AuditTrail:
     def __init__(self, app: ASGIApp, services: Services) -> None:
         self.app = app
         self.services = services
 
     def record(self, scope: Scope, status: int) -> None:
-        state: dict[str, Any] = scope.get("state") or {}
-        query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
-        detail: dict[str, Any] = {"params": sorted({key for key, _ in query})}
-        detail.update(state.get("audit_detail") or {})
-        services = self.services
-        with services.uow() as uow:
-            record_access(
-                services.audit(uow),
-                actor=actor_of(state.get("principal")),
-                action=_action(scope, state),
-                method=scope["method"],
-                route=_route(scope),
-                resource=_resource(dict(scope.get("path_params") or {})),
-                customer_ids=_customers(scope, state, query),
-                client_address=security.client_address(services, scope),
-                user_agent=_header(scope, b"user-agent"),
-                status=status,
-                detail=detail,
-                now=uow.clock.now(),
-            )
-            uow.commit()
+        record_request(self.services, scope, status)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/api/"):

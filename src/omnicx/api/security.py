@@ -125,11 +125,18 @@ _INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.D
 _INLINE_STYLE = re.compile(rb"<style[^>]*>(.*?)</style>", re.DOTALL | re.I)
 
 
-def content_security_policy(html: bytes) -> str:
+INLINE_STYLES = "x-omnicx-inline-styles"
+"""Set (to "allowed") by a page whose own scripts style elements inline, as plotly.js does
+when it draws a chart: its policy then allows inline styles (never inline scripts). The
+header itself is not sent."""
+
+
+def content_security_policy(html: bytes, *, inline_styles: bool = False) -> str:
     """The policy of one page: its own origin and the CDN, plus each inline script and style
-    block by its SHA-256 (so an injected one does not run)."""
+    block by its SHA-256 (so an injected one does not run). With `inline_styles`, any inline
+    style is allowed (a hash would switch 'unsafe-inline' off, so none is listed)."""
     scripts = " ".join(_hashes(_INLINE_SCRIPT.findall(html)))
-    styles = " ".join(_hashes(_INLINE_STYLE.findall(html)))
+    styles = "'unsafe-inline'" if inline_styles else " ".join(_hashes(_INLINE_STYLE.findall(html)))
     return "; ".join(
         [
             "default-src 'none'",
@@ -190,7 +197,9 @@ class SecurityHeaders:
                 headers = _Headers(start["headers"])
                 for name, value in HTML_HEADERS.items():
                     headers.set(name, value)
-                headers.set("content-security-policy", content_security_policy(body))
+                inline_styles = headers.pop(INLINE_STYLES) == "allowed"
+                policy = content_security_policy(body, inline_styles=inline_styles)
+                headers.set("content-security-policy", policy)
                 await send({**start, "headers": headers.raw})
                 start = None
                 await send({"type": "http.response.body", "body": body, "more_body": False})
@@ -210,6 +219,12 @@ class _Headers:
             if k.lower() == key:
                 return v.decode("latin-1")
         return default
+
+    def pop(self, name: str) -> str:
+        found = self.get(name)
+        key = name.encode()
+        self.raw = [(k, v) for k, v in self.raw if k.lower() != key]
+        return found
 
     def set(self, name: str, value: str) -> None:
         key = name.encode()

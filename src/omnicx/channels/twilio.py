@@ -135,6 +135,10 @@ class TwilioSms:
                 return name
         return None
 
+    def fetches_media(self, params: FormParams) -> bool:
+        """Whether `inbound` downloads media (blocking network calls) for these params."""
+        return (params.get("NumMedia") or "0") != "0"
+
     def inbound(self, account_name: str, params: FormParams, now: datetime) -> InboundMessage:
         """An inbound SMS (or MMS, its media fetched with the account's credentials)."""
         sender = params.require("From")

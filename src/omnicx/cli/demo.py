@@ -23,6 +23,7 @@ from omnicx.cli.commerce import load_demo_catalog
 from omnicx.cli.demo_aftersales import load_demo_aftersales
 from omnicx.cli.demo_consent import show_demo_consents
 from omnicx.cli.demo_gate import show_demo_decisions
+from omnicx.cli.demo_inbox import DEMO_TEAM, load_demo_inbox
 from omnicx.cli.inventory import load_demo_stock
 from omnicx.db.migrate import upgrade
 from omnicx.events import Source, acknowledge, create_source, parse_call
@@ -801,7 +802,16 @@ def run(
         _, secret = create_api_key(services.api_keys(uow), "demo", "admin", uow.clock.now())
         uow.commit()
     _show(console, services, result, secret)
-    _show_logins(console, staff_logins(services))
+    base = f"http://{services.settings.host}:{services.settings.port}"
+    _show_logins(console, staff_logins(services), base)
+    conversations = load_demo_inbox(services, services.clock.now())
+    if conversations:
+        console.print(
+            f"Inbox: {conversations} conversations from demo customers on SMS, WhatsApp, email, "
+            "Telegram, web chat, the call centre and a store, for the team "
+            f"{DEMO_TEAM!r} (sign in as the agent).",
+            highlight=False,
+        )
     shop = load_demo_catalog(services)
     console.print(
         f"\nCatalog: {shop.products} products and services, {len(shop.skus)} SKUs, prices with "
@@ -1013,8 +1023,8 @@ def staff_logins(services: Services) -> list[tuple[str, str, str]]:
     return logins
 
 
-def _show_logins(console: Console, logins: list[tuple[str, str, str]]) -> None:
-    console.print("\nStaff logins, one per role (POST /api/auth/login; shown only now):")
+def _show_logins(console: Console, logins: list[tuple[str, str, str]], base: str) -> None:
+    console.print(f"\nConsole: {base}/  Sign in as any role (passwords shown only now):")
     for role, email, password in logins:
         console.print(f"  {role:<16} {email:<38} {password}", markup=False, highlight=False)
 

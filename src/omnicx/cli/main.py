@@ -16,6 +16,7 @@ from omnicx.bootstrap import Services, StartupError, build
 from omnicx.cli import demo as demo_data
 from omnicx.cli import imports, protection
 from omnicx.cli.access import keys_app, users_app
+from omnicx.cli.analytics import analytics_app
 from omnicx.cli.commerce import commerce_app, import_products_command
 from omnicx.cli.inventory import import_stock_command, reconcile_command
 from omnicx.cli.privacy import audit_app, privacy_app
@@ -42,6 +43,7 @@ app.add_typer(import_app, name="import")
 app.add_typer(privacy_app, name="privacy")
 app.add_typer(audit_app, name="audit")
 app.add_typer(commerce_app, name="commerce")
+app.add_typer(analytics_app, name="analytics")
 import_app.command("products")(import_products_command)
 import_app.command("stock")(import_stock_command)
 commerce_app.command("reconcile")(reconcile_command)

@@ -216,11 +216,11 @@ class InventoryRepository(LocationRepository, Protocol):
         now: datetime,
         *,
         reserve: int = 0,
-        holdback: int = 0,
+        remote: bool = False,
     ) -> bool:
         """Add `deltas` to buckets and `reserve` to reserved in one conditional UPDATE; False,
         and nothing changed, when a bucket would fall below zero or sellable below reserved
-        plus `holdback`."""
+        (plus the location's safety stock when `remote`)."""
 
     def set_level(self, level: StockLevel, now: datetime) -> None: ...
 
@@ -243,7 +243,8 @@ class InventoryRepository(LocationRepository, Protocol):
         """(location_id, sku, bucket, net quantity) summed over the whole ledger."""
 
     def add_reservation(self, reservation: Reservation) -> bool:
-        """False, and nothing written, when its key is taken."""
+        """False, and nothing written, when its key is taken or its location is not active
+        (or unknown)."""
 
     def holding_terms(self, location_id: str) -> tuple[bool, int] | None:
         """(active, safety_stock) of a location, or None when there is none: all a
@@ -251,6 +252,13 @@ class InventoryRepository(LocationRepository, Protocol):
 
     def drop_reservation(self, reservation_id: str) -> None:
         """Take back a lease just added in this transaction (its hold was refused)."""
+
+    def add_reservations(self, reservations: Sequence[Reservation]) -> list[str]:
+        """Add leases in one statement, skipping those whose key is taken; the ids added.
+        The caller has checked their location is active."""
+
+    def drop_reservations(self, reservation_ids: Collection[str]) -> None:
+        """Take back leases just added in this transaction."""
 
     def reservation(self, reservation_id: str) -> Reservation | None: ...
 
@@ -729,7 +737,8 @@ def reserve(
 ) -> Reservation:
     """Hold `qty` units under a lease; the same `key` again returns the same reservation.
 
-    The hold is one conditional UPDATE (`sellable - reserved - holdback >= qty`); when no row
+    The hold is one conditional UPDATE (`sellable - reserved - holdback >= qty`, the holdback
+    read from the location in the same statement); when no row
     matches, leases whose time is up are expired and it is tried once more; then Conflict
     insufficient_stock, and nothing is written. `remote` (a sale for another channel than the
     location's own counter) keeps the location's safety stock back.
@@ -737,44 +746,82 @@ def reserve(
     The lease row goes in first, so the balance row, which every buyer of the item there
     waits for, is held only from that UPDATE to the commit.
     """
-    check_qty(qty)
-    check_sku(sku)
-    key, ref = check_text(key, "key", 200), check_text(ref, "ref")
-    expires_at = lease_until(ctx.now, lease_seconds, ctx.policy)
-    terms = repo.holding_terms(location_id)
-    if terms is None or not terms[0]:
-        if key is not None and (found := repo.reservation_by_key(key)) is not None:
+    lease = new_lease(ctx, location_id, sku, qty, lease_seconds=lease_seconds, key=key, ref=ref)
+    lease_id, expires_at = lease.id, lease.expires_at
+    if not repo.add_reservation(lease):
+        # The key is taken (now, or by a call that committed while this one waited on it),
+        # or the location is inactive or unknown.
+        if (found := repo.reservation_by_key(lease.key)) is not None:
             return _same(found, location_id, sku, qty)
         get_location(repo, location_id)
         raise Conflict(
             "location_inactive", f"location {location_id!r} is not active", "location_id"
         )
-    holdback = terms[1] if remote else 0
-    lease_id = new_id()
-    lease = Reservation(
-        lease_id, key or lease_id, location_id, sku, qty, "active", ref, ctx.actor, ctx.now,
-        expires_at,
-    )  # fmt: skip
-    if not repo.add_reservation(lease):
-        # The key is taken (now, or by a call that committed while this one waited on it).
-        return _same(get_reservation_by_key(repo, lease.key), location_id, sku, qty)
-    if not repo.shift(location_id, sku, {}, ctx.now, reserve=qty, holdback=holdback):
+    if not repo.shift(location_id, sku, {}, ctx.now, reserve=qty, remote=remote):
         repo.lock_level(location_id, sku)
         due = repo.due_reservations(ctx.now, location_id=location_id, sku=sku)
         freed = _expire(repo, due, ctx.now, ctx.raise_event)
-        if not freed or not repo.shift(
-            location_id, sku, {}, ctx.now, reserve=qty, holdback=holdback
-        ):
+        if not freed or not repo.shift(location_id, sku, {}, ctx.now, reserve=qty, remote=remote):
             repo.drop_reservation(lease_id)
             level = repo.level(location_id, sku) or StockLevel(location_id, sku)
-            free = level.available - holdback
+            terms = repo.holding_terms(location_id)
+            free = level.available - (terms[1] if remote and terms else 0)
             raise Conflict(
                 "insufficient_stock",
                 f"only {max(free, 0)} of {sku} available at {location_id}",
                 "qty",
             )
-    ctx.raise_event(StockReserved(lease.id, location_id, sku, qty, expires_at, ref))
+    ctx.raise_event(StockReserved(lease.id, location_id, sku, qty, expires_at, lease.ref))
     return lease
+
+
+def new_lease(
+    ctx: Context,
+    location_id: str,
+    sku: str,
+    qty: int,
+    *,
+    lease_seconds: int | None = None,
+    key: str | None = None,
+    ref: str | None = None,
+) -> Reservation:
+    """The lease a reservation would add, checked; Invalid names the field that is wrong."""
+    check_qty(qty)
+    check_sku(sku)
+    key, ref = check_text(key, "key", 200), check_text(ref, "ref")
+    expires_at = lease_until(ctx.now, lease_seconds, ctx.policy)
+    lease_id = new_id()
+    return Reservation(
+        lease_id, key or lease_id, location_id, sku, qty, "active", ref, ctx.actor, ctx.now,
+        expires_at,
+    )  # fmt: skip
+
+
+def reserve_together(
+    repo: InventoryRepository, ctx: Context, leases: Sequence[Reservation], *, remote: bool
+) -> bool:
+    """Add `leases` (from `new_lease`: one location and SKU, keys distinct) and hold all
+    their units with one conditional UPDATE of that balance. False, and nothing written, when
+    they do not all fit, a key is taken or the location is not active: each is then reserved
+    on its own with `reserve`, which says why it is refused."""
+    (location_id, sku), *others = {(lease.location_id, lease.sku) for lease in leases}
+    if others:
+        raise ValueError("leases held together share one location and SKU")
+    terms = repo.holding_terms(location_id)
+    if terms is None or not terms[0]:
+        return False
+    added = repo.add_reservations(leases)
+    total = sum(lease.qty for lease in leases)
+    if len(added) != len(leases) or not repo.shift(
+        location_id, sku, {}, ctx.now, reserve=total, remote=remote
+    ):
+        repo.drop_reservations(added)
+        return False
+    for lease in leases:
+        ctx.raise_event(
+            StockReserved(lease.id, location_id, sku, lease.qty, lease.expires_at, lease.ref)
+        )
+    return True
 
 
 def get_reservation_by_key(repo: InventoryRepository, key: str) -> Reservation:

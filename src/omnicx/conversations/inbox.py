@@ -18,6 +18,7 @@ from omnicx.conversations import services
 from omnicx.conversations.model import (
     CHANNEL_EVENTS,
     AttachmentIn,
+    Conversation,
     DeliveryUpdate,
     InboundMessage,
     Message,
@@ -106,6 +107,8 @@ class Inbox:
                         again.append(index)
                     except Exception as error:
                         results[index] = error
+                    finally:
+                        self.conversations(uow).forget()
                 uow.commit()
         except exc.OperationalError:
             results, again = [None] * len(batch), list(range(len(batch)))
@@ -149,6 +152,7 @@ class Inbox:
             raise_event=uow.raise_event,
         )
         self._timeline(events, message, event_id, inbound.kind)
+        repo.remember(message)
         return receipt
 
     def _timeline(
@@ -187,6 +191,38 @@ class Inbox:
 
     # -- outbound ---------------------------------------------------------------------------
 
+    def _reach(
+        self, uow: UnitOfWork, conversation: Conversation | None, *, consent: bool
+    ) -> tuple[list[tuple[str, str]], dict[str, str]]:
+        """The customer's identifiers, and (with `consent`) the channels consent rules out
+        for service messages to them, with why."""
+        if conversation is None or not conversation.customer_id:
+            return [], {}
+        profiles = SqlProfileRepository(uow.conn, self.cipher)
+        held = [(i["kind"], i["value"]) for i in profiles.identifiers_of(conversation.customer_id)]
+        blocked: dict[str, str] = {}
+        if consent:
+            blocked = blocked_channels(
+                self.uow.bus, uow, conversation.customer_id, "service", tuple(self.senders)
+            )
+        return held, blocked
+
+    def reply_channels(self, uow: UnitOfWork, conversation_id: str) -> list[tuple[str, str | None]]:
+        """Each channel a reply could take, in the order "auto" tries them, with None when it
+        can be used now, else why not."""
+        conversation = self.conversations(uow).get(conversation_id)
+        if conversation is None:
+            return []
+        held, blocked = self._reach(uow, conversation, consent=True)
+        return services.reply_channels(
+            self.conversations(uow),
+            conversation,
+            identifiers=held,
+            senders=self.senders,
+            now=uow.clock.now(),
+            blocked=blocked,
+        )
+
     def reply(self, conversation_id: str, answer: Reply) -> Message:
         return self._retrying(lambda uow: self.reply_within(uow, conversation_id, answer))
 
@@ -194,18 +230,7 @@ class Inbox:
         """`reply` inside the caller's unit of work (a reaction to another change, such as
         the desk asking for CSAT on resolution); the caller commits."""
         repo = self.conversations(uow)
-        profiles = SqlProfileRepository(uow.conn, self.cipher)
-        conversation = repo.get(conversation_id)
-        held: list[tuple[str, str]] = []
-        blocked: dict[str, str] = {}
-        if conversation is not None and conversation.customer_id:
-            held = [
-                (i["kind"], i["value"]) for i in profiles.identifiers_of(conversation.customer_id)
-            ]
-            if not answer.note:  # consent: where service messages may not go, and why
-                blocked = blocked_channels(
-                    self.uow.bus, uow, conversation.customer_id, "service", tuple(self.senders)
-                )
+        held, blocked = self._reach(uow, repo.get(conversation_id), consent=not answer.note)
         now = uow.clock.now()
 
         def queue(message_id: str) -> None:

@@ -2,6 +2,7 @@
 the desk (assignment, SLA clocks) and the agents' live stream subscribe to them."""
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from omnicx.kernel import Event
 
@@ -54,6 +55,26 @@ class ConversationStatusChanged(Event):
     conversation_id: str
     old_status: str
     new_status: str
+
+
+@dataclass(frozen=True)
+class ContactReasonChanged(Event):
+    """An agent set, changed or cleared (None) the conversation's contact reason."""
+
+    customer_id: str
+    conversation_id: str
+    old_reason: str | None
+    new_reason: str | None
+
+
+@dataclass(frozen=True)
+class CsatRecorded(Event):
+    """The customer's CSAT score (1 to 5) for the conversation was recorded, once."""
+
+    customer_id: str
+    conversation_id: str
+    score: int
+    at: datetime
 
 
 @dataclass(frozen=True)

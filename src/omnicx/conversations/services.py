@@ -11,11 +11,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from omnicx.conversations.messages import (
+    ContactReasonChanged,
     ConversationAssigned,
     ConversationOpened,
     ConversationsMerged,
     ConversationSplit,
     ConversationStatusChanged,
+    CsatRecorded,
     MessageDeliveryChanged,
     MessageReceived,
     MessageSent,
@@ -199,7 +201,7 @@ def receive(
         id=new_id(),
         conversation_id=conversation.id,
         customer_id=customer_id,
-        seq=repo.next_seq(conversation.id),
+        seq=1 if created else repo.next_seq(conversation.id),
         direction="inbound",
         kind=inbound.kind,
         channel=inbound.channel,
@@ -295,6 +297,47 @@ class Route:
     sender: ChannelSender
 
 
+def _route_on(
+    repo: ConversationRepository,
+    conversation: Conversation,
+    channel: str,
+    reply: Reply | None,
+    *,
+    identifiers: Sequence[tuple[str, str]],
+    senders: Mapping[str, ChannelSender],
+    now: datetime,
+    blocked: Mapping[str, str] | None,
+) -> Route | str:
+    """The route a reply on `channel` takes now, or why that channel cannot be used."""
+    to = reachable(identifiers, channel, blocked)
+    if to is None and blocked and channel in blocked:
+        return blocked[channel]
+    if to is None:
+        return "the customer has no identifier this channel can reach"
+    last = repo.last_inbound(conversation.customer_id, channel)
+    account = last.account if last is not None else None
+    ctx = SendContext(
+        customer_id=conversation.customer_id,
+        conversation_id=conversation.id,
+        channel=channel,
+        account=account,
+        to=to,
+        now=now,
+        last_inbound_at=last.created_at if last is not None else None,
+        template=reply.template if reply is not None else None,
+        has_attachments=bool(reply.attachments) if reply is not None else False,
+    )
+    refused = senders[channel].can_send(ctx)
+    if refused is None:
+        return Route(channel, to, account, senders[channel])
+    return refused
+
+
+def _auto_order(conversation: Conversation, senders: Mapping[str, ChannelSender]) -> list[str]:
+    order = [conversation.last_inbound_channel, *REPLY_ORDER, *sorted(senders)]
+    return list(dict.fromkeys(c for c in order if c and c in senders))
+
+
 def choose_channel(
     repo: ConversationRepository,
     conversation: Conversation,
@@ -308,8 +351,7 @@ def choose_channel(
     """The channel a reply goes out on: the one named, or with "auto" the channel of the last
     inbound message, then the next reachable one whose rules and consent allow it."""
     if reply.channel == "auto":
-        order = [conversation.last_inbound_channel, *REPLY_ORDER, *sorted(senders)]
-        candidates = list(dict.fromkeys(c for c in order if c and c in senders))
+        candidates = _auto_order(conversation, senders)
     else:
         if reply.channel not in senders:
             raise Invalid(
@@ -318,33 +360,49 @@ def choose_channel(
         candidates = [reply.channel]
     reasons: list[str] = []
     for channel in candidates:
-        to = reachable(identifiers, channel, blocked)
-        if to is None and blocked and channel in blocked:
-            reasons.append(f"{channel}: {blocked[channel]}")
-            continue
-        if to is None:
-            reasons.append(f"{channel}: the customer has no identifier this channel can reach")
-            continue
-        last = repo.last_inbound(conversation.customer_id, channel)
-        account = last.account if last is not None else None
-        ctx = SendContext(
-            customer_id=conversation.customer_id,
-            conversation_id=conversation.id,
-            channel=channel,
-            account=account,
-            to=to,
+        found = _route_on(
+            repo,
+            conversation,
+            channel,
+            reply,
+            identifiers=identifiers,
+            senders=senders,
             now=now,
-            last_inbound_at=last.created_at if last is not None else None,
-            template=reply.template,
-            has_attachments=bool(reply.attachments),
+            blocked=blocked,
         )
-        refused = senders[channel].can_send(ctx)
-        if refused is None:
-            return Route(channel, to, account, senders[channel])
-        reasons.append(f"{channel}: {refused}")
+        if isinstance(found, Route):
+            return found
+        reasons.append(f"{channel}: {found}")
     if not candidates:
         raise Conflict("no_channel", "no channel can send replies", "channel")
     raise Conflict("channel_unavailable", "; ".join(reasons), "channel")
+
+
+def reply_channels(
+    repo: ConversationRepository,
+    conversation: Conversation,
+    *,
+    identifiers: Sequence[tuple[str, str]],
+    senders: Mapping[str, ChannelSender],
+    now: datetime,
+    blocked: Mapping[str, str] | None = None,
+) -> list[tuple[str, str | None]]:
+    """Every channel that sends replies, in the order "auto" tries them, each with None when
+    a plain text reply could go out on it now, else why not (as `choose_channel` decides)."""
+    out: list[tuple[str, str | None]] = []
+    for channel in _auto_order(conversation, senders):
+        found = _route_on(
+            repo,
+            conversation,
+            channel,
+            None,
+            identifiers=identifiers,
+            senders=senders,
+            now=now,
+            blocked=blocked,
+        )
+        out.append((channel, None if isinstance(found, Route) else found))
+    return out
 
 
 def check_reply(reply: Reply, policy: ConversationPolicy) -> None:
@@ -590,6 +648,7 @@ def change_details(
     labels: Sequence[str] | None = None,
     reasons: Sequence[str],
     now: datetime,
+    raise_event: Raise,
 ) -> Conversation:
     conversation = _get(repo, conversation_id, lock=True)
     if conversation.merged_into is not None:
@@ -613,6 +672,13 @@ def change_details(
         values["labels"] = check_labels(list(labels))
     if values:
         repo.update(conversation.id, updated_at=now, **values)
+    reason = values.get("contact_reason", conversation.contact_reason)
+    if reason != conversation.contact_reason:
+        raise_event(
+            ContactReasonChanged(
+                conversation.customer_id, conversation.id, conversation.contact_reason, reason
+            )
+        )
     return _get(repo, conversation.id)
 
 
@@ -665,12 +731,14 @@ def record_csat(
     score: int,
     comment: str | None,
     at: datetime,
+    raise_event: Raise,
 ) -> Conversation:
     check_csat(score, comment)
     conversation = _get(repo, conversation_id, lock=True)
     if conversation.csat is not None:
         raise Conflict("csat_recorded", "this conversation's CSAT was recorded already")
     repo.update(conversation.id, csat_score=score, csat_comment=comment, csat_at=at, updated_at=at)
+    raise_event(CsatRecorded(conversation.customer_id, conversation.id, score, at))
     return _get(repo, conversation.id)
 
 

@@ -6,6 +6,7 @@ plaintext only. A conversation row keeps the profile id it was opened for; reads
 profiles table so it always shows under that profile's surviving (canonical) customer.
 """
 
+import weakref
 from collections.abc import Collection, Sequence
 from dataclasses import asdict
 from datetime import datetime
@@ -23,6 +24,7 @@ from omnicx.conversations.model import (
 )
 from omnicx.crypto import FieldCipher
 from omnicx.db import JsonValue, UtcDateTime, metadata, outbox
+from omnicx.db.bulk import select_in
 from omnicx.events.store import events
 from omnicx.profiles.store import profiles
 
@@ -169,10 +171,25 @@ _ATTACHMENTS_OF = (
 )
 
 
+_STORED: weakref.WeakKeyDictionary[sa.Connection, dict[str, Message]] = weakref.WeakKeyDictionary()
+"""Messages just stored, per connection: the reactions to a new inbound message (the desk,
+consent, the read models) read it back by id inside the same transaction, and get it from
+here instead of from two queries and a decryption. An entry lives while its message's part
+of the transaction runs (`remember` ... `forget`); any write to messages drops them all."""
+
+
 class SqlConversationRepository:
     def __init__(self, conn: sa.Connection, cipher: FieldCipher) -> None:
         self.conn = conn
         self.cipher = cipher
+
+    def remember(self, message: Message) -> None:
+        """`message` (as stored, with its attachments) answers `message(id)` on this
+        connection until `forget`."""
+        _STORED.setdefault(self.conn, {})[message.id] = message
+
+    def forget(self) -> None:
+        _STORED.pop(self.conn, None)
 
     # -- sealing -------------------------------------------------------------------------
 
@@ -297,16 +314,28 @@ class SqlConversationRepository:
         label: str | None,
         after: tuple[datetime, str] | None,
         limit: int,
+        unassigned: bool = False,
+        team_ids: Sequence[str] | None = None,
+        contact_reason: str | None = None,
+        sla_state: str | None = None,
     ) -> list[Conversation]:
-        """Conversations by filters, latest activity first; `after` is the last one seen."""
+        """Conversations by filters, latest activity first; `after` is the last one seen.
+        `unassigned`: no agent holds it; `team_ids`: any of these teams; `sla_state`: the
+        `state` of the SLA summary."""
         activity = sa.func.coalesce(conversations.c.last_message_at, conversations.c.created_at)
         query = _conversation_query().where(conversations.c.merged_into.is_(None))
         if statuses:
             query = query.where(conversations.c.status.in_(list(statuses)))
         if assignee_id is not None:
             query = query.where(conversations.c.assignee_id == assignee_id)
+        if unassigned:
+            query = query.where(conversations.c.assignee_id.is_(None))
         if team_id is not None:
             query = query.where(conversations.c.team_id == team_id)
+        if team_ids is not None:
+            query = query.where(conversations.c.team_id.in_(list(team_ids)))
+        if contact_reason is not None:
+            query = query.where(conversations.c.contact_reason == contact_reason)
         if canonical_id is not None:
             query = query.where(profiles.c.canonical_id == canonical_id)
         if channel is not None:
@@ -322,16 +351,22 @@ class SqlConversationRepository:
                 sa.or_(activity < at, sa.and_(activity == at, conversations.c.id > last_id))
             )
         query = query.order_by(activity.desc(), conversations.c.id)
-        if label is None:
+        if label is None and sla_state is None:
             return [self._conversation(r) for r in self.conn.execute(query.limit(limit))]
-        # Labels are a JSON list: filtered here, reading on in pages until enough match.
+        # Labels and the SLA summary are JSON: filtered here, reading on in pages until
+        # enough match.
         found: list[Conversation] = []
         offset = 0
         while len(found) < limit:
             page = [
                 self._conversation(r) for r in self.conn.execute(query.limit(500).offset(offset))
             ]
-            found.extend(c for c in page if label in c.labels)
+            found.extend(
+                c
+                for c in page
+                if (label is None or label in c.labels)
+                and (sla_state is None or c.sla.get("state") == sla_state)
+            )
             if len(page) < 500:
                 break
             offset += 500
@@ -430,6 +465,9 @@ class SqlConversationRepository:
         return [self._message(r, tuple(found.get(r.id, ()))) for r in rows]
 
     def message(self, message_id: str) -> Message | None:
+        stored = _STORED.get(self.conn)
+        if stored is not None and message_id in stored:
+            return stored[message_id]
         row = self.conn.execute(_MESSAGE, {"message_id": message_id}).first()
         return self._with_attachments([row])[0] if row else None
 
@@ -449,6 +487,33 @@ class SqlConversationRepository:
             .limit(limit)
         ).all()
         return self._with_attachments(rows)
+
+    def latest_messages(
+        self, conversation_ids: Collection[str], *, notes: bool = False
+    ) -> dict[str, Message]:
+        """The last message of each conversation (internal notes left out unless `notes`),
+        without attachments."""
+        if not conversation_ids:
+            return {}
+        wanted: sa.ColumnElement[bool] = messages.c.conversation_id.in_(list(conversation_ids))
+        if not notes:
+            wanted = sa.and_(wanted, messages.c.direction != "note")
+        last = (
+            sa.select(messages.c.conversation_id, sa.func.max(messages.c.seq).label("seq"))
+            .where(wanted)
+            .group_by(messages.c.conversation_id)
+            .subquery()
+        )
+        rows = self.conn.execute(
+            sa.select(messages).join(
+                last,
+                sa.and_(
+                    messages.c.conversation_id == last.c.conversation_id,
+                    messages.c.seq == last.c.seq,
+                ),
+            )
+        ).all()
+        return {r.conversation_id: self._message(r, ()) for r in rows}
 
     def attachment_content(self, attachment_id: str) -> tuple[Attachment, bytes] | None:
         row = self.conn.execute(
@@ -480,9 +545,31 @@ class SqlConversationRepository:
         row = self.conn.execute(query.order_by(messages.c.created_at.desc()).limit(1)).first()
         return self._with_attachments([row])[0] if row else None
 
+    def last_inbound_many(
+        self, canonical_ids: Collection[str]
+    ) -> dict[tuple[str, str], tuple[str | None, datetime]]:
+        """(customer, channel) -> (account, created_at) of `last_inbound` in any conversation,
+        for many canonical customers at once."""
+        rows = select_in(
+            self.conn,
+            "SELECT canonical_id, channel, account, created_at FROM ("
+            "SELECT p.canonical_id AS canonical_id, m.channel AS channel, m.account AS account, "
+            "m.created_at AS created_at, ROW_NUMBER() OVER (PARTITION BY p.canonical_id, "
+            "m.channel ORDER BY m.created_at DESC) AS n FROM messages m "
+            "JOIN profiles p ON p.id = m.customer_id "
+            "WHERE m.direction = 'inbound' AND p.canonical_id IN ({marks})) ranked WHERE n = 1",
+            sorted(set(canonical_ids)),
+        )
+        read = messages.c.created_at.type._cached_result_processor(self.conn.dialect, None)
+        found: dict[tuple[str, str], tuple[str | None, Any]] = {}
+        for customer, channel, account, at in rows:
+            found[(customer, channel)] = (account, read(at) if read is not None else at)
+        return found
+
     def move_messages(self, message_ids: Sequence[str], conversation_id: str) -> None:
         """Move messages to another conversation; their timeline rows follow, so a customer's
         timeline links each message to the conversation that holds it now."""
+        self.forget()
         if not message_ids:
             return
         ids = list(message_ids)
@@ -519,6 +606,7 @@ class SqlConversationRepository:
 
     def renumber(self, conversation_id: str, ordered_ids: Sequence[str]) -> None:
         """Give the conversation's messages positions 1.. in the order given."""
+        self.forget()
         if not ordered_ids:
             return
         # Out of the way first: (conversation_id, seq) positions may collide mid-way.
@@ -536,6 +624,7 @@ class SqlConversationRepository:
     def set_delivery(
         self, message_id: str, status: DeliveryState | None, provider_id: str | None, now: datetime
     ) -> None:
+        self.forget()
         values: dict[str, Any] = {"updated_at": now}
         if status is not None:
             values["status"] = status
@@ -612,6 +701,7 @@ class SqlConversationRepository:
 
     def erase(self, conversation_ids: Sequence[str], now: datetime) -> dict[str, int]:
         """Messages, attachments and delivery histories go; conversations stay anonymised."""
+        self.forget()
         if not conversation_ids:
             return {}
         ids = list(conversation_ids)

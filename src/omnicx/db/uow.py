@@ -88,15 +88,17 @@ class UnitOfWork:
             self._bus.publish(pending, self)
 
     @contextmanager
-    def savepoint(self) -> Iterator[None]:
-        """One part of a larger transaction: its events are handled inside it, and if it fails
-        its writes, its events and its after-commit callbacks are undone while the rest of
-        the transaction goes on (how a batch of independent messages shares one commit)."""
+    def savepoint(self, *, publish: bool = True) -> Iterator[None]:
+        """One part of a larger transaction: its events are handled inside it (or, with
+        `publish=False`, left raised for the commit), and if it fails its writes, its events
+        and its after-commit callbacks are undone while the rest of the transaction goes on
+        (how a batch of independent messages shares one commit)."""
         events, callbacks = len(self._events), len(self._on_commit)
         nested = self.conn.begin_nested()
         try:
             yield
-            self.publish()
+            if publish:
+                self.publish()
         except BaseException:
             nested.rollback()
             del self._events[events:]

@@ -35,6 +35,7 @@ class SqlConversationDesk:
         self.repo = SqlConversationRepository(uow.conn, cipher)
         self.profiles = SqlProfileRepository(uow.conn, cipher)
         self.users = SqlUserRepository(uow.conn)
+        self._traits: dict[str, dict[str, Any]] = {}
 
     def _now(self) -> datetime:
         return self.uow.clock.now()
@@ -60,8 +61,12 @@ class SqlConversationDesk:
         )
 
     def traits(self, customer_id: str) -> dict[str, Any]:
-        found = self.profiles.traits_of(self._canonical(customer_id))
-        return {name: trait.value for name, trait in found.items()}
+        """The customer's traits, read once per port: the desk writes none, and one reaction
+        asks for them more than once (routing, then placing with the language)."""
+        if customer_id not in self._traits:
+            found = self.profiles.traits_of(self._canonical(customer_id))
+            self._traits[customer_id] = {name: trait.value for name, trait in found.items()}
+        return dict(self._traits[customer_id])
 
     def staff(self, user_id: str) -> StaffUser | None:
         return self.users.get(user_id)
@@ -89,6 +94,7 @@ class SqlConversationDesk:
             labels=[*current.labels, *labels] if labels else None,
             reasons=self.reasons,
             now=self._now(),
+            raise_event=self.uow.raise_event,
         )
 
     def set_status(self, conversation_id: str, status: str) -> None:
@@ -117,4 +123,11 @@ class SqlConversationDesk:
     def record_csat(
         self, conversation_id: str, score: int, comment: str | None, at: datetime
     ) -> None:
-        conversations.record_csat(self.repo, conversation_id, score=score, comment=comment, at=at)
+        conversations.record_csat(
+            self.repo,
+            conversation_id,
+            score=score,
+            comment=comment,
+            at=at,
+            raise_event=self.uow.raise_event,
+        )

@@ -147,6 +147,8 @@ def _unsuppressed(
     fresh: list[tuple[str, dict[str, Any]]], screen: SuppressionScreen
 ) -> list[tuple[str, dict[str, Any]]]:
     """The events that name no erased person; the others are counted on the list and dropped."""
+    if not fresh or not screen.active():
+        return fresh
     named = [_named(item) for _, item in fresh]
     suppressed = screen.suppressed({pair for pairs in named for pair in pairs})
     if not suppressed:

@@ -600,6 +600,8 @@ class Conductor:
         for journey_id, _, name, entry in repo.listeners(names):
             by_journey = listening.setdefault(name, {})
             by_journey[journey_id] = by_journey.get(journey_id, False) or entry
+        if not listening:
+            return
         rows = []
         for stored in event.events:
             if stored.type != "track" or stored.event not in listening:
@@ -812,16 +814,16 @@ class Conductor:
 
     def _guarded(self, work: _Pass, instance: Instance | None, job: Callable[[], None]) -> None:
         """Run one instance's work in a savepoint: a failure undoes only that work, and the
-        instance is tried again later with backoff, then ends as failed."""
+        instance is tried again later with backoff, then ends as failed. The events the work
+        raised, on the pass or straight on the unit of work (a send's `MessageDecided`), go
+        with it."""
         raised = len(work.raised)
-        savepoint = work.uow.conn.begin_nested()
         try:
-            job()
-            savepoint.commit()
+            with work.uow.savepoint(publish=False):
+                job()
         except exc.OperationalError:
             raise
         except Exception as error:
-            savepoint.rollback()
             del work.raised[raised:]
             log.exception("journey work failed for %s", instance.id if instance else "the inbox")
             if instance is not None:

@@ -31,13 +31,21 @@ joins a conversation like any inbound message.
 
 import logging
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
+from functools import partial
 from typing import Any, Protocol, runtime_checkable
 
 from omnicx.config import Settings
-from omnicx.consent import ConsentRepository, ContactPermission
+from omnicx.consent import (
+    ConsentRecord,
+    ConsentRepository,
+    ContactPermission,
+    Preferences,
+    Suppression,
+)
+from omnicx.consent import decide as consent_decide
 from omnicx.conversations import (
     ChannelSender,
     DeliveryUpdate,
@@ -190,6 +198,17 @@ class ContactRules(Protocol):
     def suppressed(self, uow: UnitOfWork, customer_id: str, purpose: str) -> str | None: ...
 
 
+@dataclass(frozen=True)
+class Contact:
+    """One customer's `ContactRules` answers, read ahead for a batch."""
+
+    preferences: CustomerPreferences
+    permission: Callable[[str, str], tuple[bool, str]]
+    """(purpose, channel) -> (allowed, why)."""
+    suppressed: Callable[[str], str | None]
+    """purpose -> why every channel is barred, if it is."""
+
+
 class DefaultContactRules:
     """Without a consent record, transactional and service messages are allowed and every
     other purpose needs an opt-in (what the consent domain answers for a customer who said
@@ -228,30 +247,151 @@ class ConsentRules:
         return answer.allowed, answer.reason
 
     def preferences(self, uow: UnitOfWork, customer_id: str) -> CustomerPreferences:
-        p = self._consent(uow).preferences(customer_id)
-        return CustomerPreferences(
-            channel_order=tuple(p.channel_order),
-            language=p.language,
-            time_zone=p.time_zone,
-            quiet_hours=p.quiet_hours,
-            max_per_day=p.max_per_day,
-            max_per_week=p.max_per_week,
-            channel_limits=tuple(
-                (c.channel, c.max_per_day, c.max_per_week) for c in p.channel_limits
-            ),
-        )
+        return _preferences(self._consent(uow).preferences(customer_id))
 
     def suppressed(self, uow: UnitOfWork, customer_id: str, purpose: str) -> str | None:
         """A suppression that bars the purpose on every channel (legal; a complaint or a
         manual one on every channel, but for transactional messages)."""
-        for s in self._consent(uow).suppressions(customer_id):
-            everywhere = s.reason in ("legal", "complained") or s.channel == "*"
-            if everywhere and (s.reason in ("legal", "bounced") or purpose != "transactional"):
-                return (
-                    f"{s.kind} suppressed ({s.reason}) on every channel since "
-                    f"{s.created_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
-                )
-        return None
+        return _barred(self._consent(uow).suppressions(customer_id), purpose)
+
+    def contacts(
+        self,
+        uow: UnitOfWork,
+        members: Mapping[str, Sequence[str]],
+        identifiers: Mapping[str, Sequence[tuple[str, str]]],
+        hashed: Mapping[str, Collection[tuple[str, str]]] | None = None,
+    ) -> dict[str, Contact]:
+        """The answers of `permission`, `preferences` and `suppressed` for many customers,
+        read in a few statements: their consents, preferences and suppressions, judged by
+        the consent domain's pure `decide` (what `may_contact` does for one). `hashed`, when
+        given, holds the (kind, look-up hash) of each customer's identifiers: the
+        suppressions are found by those instead of hashing `identifiers` again."""
+        repo = self._consent(uow)
+        now = uow.clock.now()
+        records = repo.current_many(members)
+        preferences = repo.preferences_many(members)
+        suppressions = (
+            repo.suppressions_many(identifiers)
+            if hashed is None
+            else repo.suppressions_hashed(hashed)
+        )
+        found: dict[str, Contact] = {}
+        converted: dict[int, CustomerPreferences] = {}
+        answers: dict[tuple[str, str], tuple[bool, str]] = {}
+
+        def unsaid(purpose: str, channel: str) -> tuple[bool, str]:
+            """The answer for a customer who said nothing and is suppressed nowhere: the
+            same for all of them."""
+            answer = answers.get((purpose, channel))
+            if answer is None:
+                decided = consent_decide((), (), purpose, channel, now)
+                answer = answers[(purpose, channel)] = (decided.allowed, decided.reason)
+            return answer
+
+        for customer in members:
+            held, barred = records[customer], suppressions[customer]
+            said = preferences[customer]
+            prefs = converted.get(id(said))
+            if prefs is None:
+                prefs = converted[id(said)] = _preferences(said)
+            if not held and not barred:
+                found[customer] = Contact(prefs, unsaid, partial(_barred, barred))
+                continue
+
+            def permission(
+                purpose: str,
+                channel: str,
+                held: Sequence[ConsentRecord] = held,
+                barred: Sequence[Suppression] = barred,
+            ) -> tuple[bool, str]:
+                answer = consent_decide(held, barred, purpose, channel, now)
+                return answer.allowed, answer.reason
+
+            found[customer] = Contact(prefs, permission, partial(_barred, barred))
+        return found
+
+
+def _preferences(p: Preferences) -> CustomerPreferences:
+    return CustomerPreferences(
+        channel_order=tuple(p.channel_order),
+        language=p.language,
+        time_zone=p.time_zone,
+        quiet_hours=p.quiet_hours,
+        max_per_day=p.max_per_day,
+        max_per_week=p.max_per_week,
+        channel_limits=tuple((c.channel, c.max_per_day, c.max_per_week) for c in p.channel_limits),
+    )
+
+
+def _barred(suppressions: Sequence[Suppression], purpose: str) -> str | None:
+    for s in suppressions:
+        everywhere = s.reason in ("legal", "complained") or s.channel == "*"
+        if everywhere and (s.reason in ("legal", "bounced") or purpose != "transactional"):
+            return (
+                f"{s.kind} suppressed ({s.reason}) on every channel since "
+                f"{s.created_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+            )
+    return None
+
+
+@runtime_checkable
+class BulkContactRules(Protocol):
+    """`ContactRules` that can read many customers at once (`ConsentRules`); other rules
+    are asked one customer at a time."""
+
+    def contacts(
+        self,
+        uow: UnitOfWork,
+        members: Mapping[str, Sequence[str]],
+        identifiers: Mapping[str, Sequence[tuple[str, str]]],
+        hashed: Mapping[str, Collection[tuple[str, str]]] | None = None,
+    ) -> dict[str, Contact]: ...
+
+
+def contacts_of(
+    rules: ContactRules,
+    uow: UnitOfWork,
+    members: Mapping[str, Sequence[str]],
+    identifiers: Mapping[str, Sequence[tuple[str, str]]],
+    hashed: Mapping[str, Collection[tuple[str, str]]] | None = None,
+) -> dict[str, Contact]:
+    """Each customer's `Contact`: in one go when the rules can, else one by one (`hashed`
+    as in `ConsentRules.contacts`)."""
+    if isinstance(rules, BulkContactRules):
+        return rules.contacts(uow, members, identifiers, hashed)
+    return {
+        customer: Contact(
+            rules.preferences(uow, customer),
+            partial(_ask_permission, rules, uow, customer),
+            partial(rules.suppressed, uow, customer),
+        )
+        for customer in members
+    }
+
+
+def _ask_permission(
+    rules: ContactRules, uow: UnitOfWork, customer: str, purpose: str, channel: str
+) -> tuple[bool, str]:
+    return rules.permission(uow, customer, purpose, channel)
+
+
+@dataclass(slots=True)
+class CustomerView:
+    """What the gate reads of a customer before deciding, however it was read: one at a
+    time (`submit`) or for a whole batch (`submit_many`)."""
+
+    customer_id: str
+    held: Sequence[tuple[str, str]]
+    """(kind, value) of the identifiers the customer holds."""
+    preferences: CustomerPreferences
+    language: str
+    time_zone: str | None
+    engaged: Mapping[str, datetime]
+    """Channel -> the latest engagement there."""
+    last_inbound: Callable[[str], tuple[str | None, datetime] | None]
+    """Channel -> (account, when) of the customer's latest inbound message there."""
+    permission: Callable[[str, str], tuple[bool, str]]
+    suppressed: Callable[[str], str | None]
 
 
 class SegmentMembers:
@@ -275,6 +415,11 @@ class SentLookup(Protocol):
     """A provider that can be asked whether it accepted a message (after a crash)."""
 
     def find_sent(self, out: OutboundMessage, since: datetime) -> SendResult | None: ...
+
+
+def auto_channels(senders: Mapping[str, ChannelSender]) -> tuple[str, ...]:
+    """The channels "auto" weighs: every one that can send but those it never picks."""
+    return tuple(c for c in sorted(senders) if c not in NOT_AUTO)
 
 
 # -- rendering --------------------------------------------------------------------------------
@@ -370,6 +515,22 @@ class Sending:
         send = repo.get(ref)
         assert send is not None
         return self._decide(uow, repo, send, now)
+
+    def submit_many(
+        self,
+        uow: UnitOfWork,
+        intents: Sequence[SendIntent],
+        *,
+        broadcast_id: str | None = None,
+    ) -> list[Decision]:
+        """`submit` for each intent in order, in the caller's transaction, with the facts
+        read and the rows written for the whole batch at once (`orchestration.batch_sending`):
+        the same decisions, rows and events. An intent `submit` would refuse (an unknown
+        customer: `NotFound`; a bad field or template: `Invalid`) refuses the whole batch,
+        and nothing is written."""
+        from omnicx.orchestration.batch_sending import submit_many
+
+        return submit_many(self, uow, intents, broadcast_id=broadcast_id)
 
     def check_content(self, repo: SqlSendRepository, content: Content) -> None:
         if content.template is not None and not repo.variants(content.template):
@@ -563,23 +724,62 @@ class Sending:
         held = [(i["kind"], i["value"]) for i in profiles.identifiers_of(customer)]
         traits = {k: t.value for k, t in profiles.traits_of(customer).items()}
         prefs = self.rules.preferences(uow, customer)
-        language = self._language(prefs, traits)
-        engaged = repo.last_engagement(members)
         conversations = SqlConversationRepository(uow.conn, self.cipher)
+
+        def last_inbound(channel: str) -> tuple[str | None, datetime] | None:
+            last = conversations.last_inbound(customer, channel)
+            return (last.account, last.created_at) if last is not None else None
+
+        view = CustomerView(
+            customer_id=customer,
+            held=held,
+            preferences=prefs,
+            language=self._language(prefs, traits),
+            time_zone=self._zone(prefs, traits),
+            engaged=repo.last_engagement(members),
+            last_inbound=last_inbound,
+            permission=partial(_ask_permission, self.rules, uow, customer),
+            suppressed=partial(self.rules.suppressed, uow, customer),
+        )
         variants = repo.variants(intent.content.template) if intent.content.template else []
-        names = intent.channels or tuple(c for c in sorted(self.senders) if c not in NOT_AUTO)
+        recent = tuple(repo.recent(members, now - LONGEST, exclude=send.id))
+        return self.facts_for(view, intent, send.tried, recent, variants, now)
+
+    def facts_for(
+        self,
+        view: CustomerView,
+        intent: SendIntent,
+        tried: tuple[str, ...],
+        recent: tuple[PastSend, ...],
+        variants: Sequence[TemplateVariant],
+        now: datetime,
+        senders: Mapping[str, ChannelSender] | None = None,
+        auto: tuple[str, ...] | None = None,
+    ) -> tuple[Facts, dict[str, tuple[str, str]]]:
+        """The gate's facts about `intent` for the customer of `view`, and the address of each
+        channel that may carry it; `senders` is `self.senders` as a batch saw it, `auto` its
+        `auto_channels`."""
+        customer = view.customer_id
+        language = view.language
+        prefs = view.preferences
+        config = self.config
+        costs = config.costs
+        senders = self.senders if senders is None else senders
+        names = intent.channels or (auto_channels(senders) if auto is None else auto)
+        held = view.held
+        engaged = view.engaged
         channels: list[ChannelFacts] = []
         addresses: dict[str, tuple[str, str]] = {}
-        for name in dict.fromkeys(names):
+        for name in dict.fromkeys(names) if len(names) > 1 else names:
             address = reachable(held, name)
-            sender = self.senders.get(name)
+            sender = senders.get(name)
             refusal: str | None = None
             if sender is None:
                 refusal = f"no sender is configured for {name}"
             elif address is not None:
-                last = conversations.last_inbound(customer, name)
+                last = view.last_inbound(name)
                 variant = (
-                    choose_variant(variants, name, language, self.config.default_language)
+                    choose_variant(variants, name, language, config.default_language)
                     if variants
                     else None
                 )
@@ -592,44 +792,47 @@ class Sending:
                         customer_id=customer,
                         conversation_id="",
                         channel=name,
-                        account=last.account if last is not None else None,
+                        account=last[0] if last is not None else None,
                         to=address,
                         now=now,
-                        last_inbound_at=last.created_at if last is not None else None,
+                        last_inbound_at=last[1] if last is not None else None,
                         template=hint,
                     )
                 )
             allowed, why = True, ""
             if address is not None and refusal is None:
-                allowed, why = self.rules.permission(uow, customer, intent.purpose, name)
+                allowed, why = view.permission(intent.purpose, name)
                 addresses[name] = address
             channels.append(
                 ChannelFacts(
-                    channel=name,
-                    reachable=address is not None,
-                    allowed=allowed,
-                    consent_reason=why,
-                    refusal=refusal,
-                    last_engagement=engaged.get(name),
-                    cost=float(self.config.costs.get(name, 0.0)),
+                    name,
+                    address is not None,
+                    allowed,
+                    why,
+                    refusal,
+                    engaged.get(name),
+                    float(costs.get(name, 0.0)),
                 )
             )
-        zone = prefs.time_zone or _text(traits.get("time_zone") or traits.get("timezone"))
         facts = Facts(
             customer_id=customer,
             channels=tuple(channels),
-            policy=self.config.policy,
-            suppressed=self.rules.suppressed(uow, customer, intent.purpose),
+            policy=config.policy,
+            suppressed=view.suppressed(intent.purpose),
             channel_order=prefs.channel_order,
-            time_zone=zone,
+            time_zone=view.time_zone,
             quiet_hours=prefs.quiet_hours,
             max_per_day=prefs.max_per_day,
             max_per_week=prefs.max_per_week,
             channel_limits=prefs.channel_limits,
-            recent=tuple(repo.recent(members, now - LONGEST, exclude=send.id)),
-            tried=send.tried,
+            recent=recent,
+            tried=tried,
         )
         return facts, addresses
+
+    @staticmethod
+    def _zone(prefs: CustomerPreferences, traits: Mapping[str, Any]) -> str | None:
+        return prefs.time_zone or _text(traits.get("time_zone") or traits.get("timezone"))
 
     def _language(self, prefs: CustomerPreferences, traits: Mapping[str, Any]) -> str:
         for candidate in (prefs.language, traits.get("language"), traits.get("locale")):
@@ -1143,11 +1346,15 @@ class Sending:
             page = self.members.members(
                 uow, broadcast.segment_id, broadcast.cursor, self.config.broadcast_page
             )
+            known = SqlProfileRepository(uow.conn, self.cipher).canonical_ids(page)
             for customer_id in page:
-                try:
-                    self.submit(uow, intent_for(broadcast, customer_id), broadcast_id=broadcast.id)
-                except NotFound:
+                if customer_id not in known:
                     log.info("broadcast %s: customer %s is gone", broadcast.id, customer_id)
+            self.submit_many(
+                uow,
+                [intent_for(broadcast, c) for c in page if c in known],
+                broadcast_id=broadcast.id,
+            )
             values: dict[str, Any] = {
                 "status": "sending",
                 "cursor": page[-1] if page else broadcast.cursor,

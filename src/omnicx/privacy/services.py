@@ -251,6 +251,12 @@ class SuppressionScreen:
         self.cipher = cipher
         self.now = now
 
+    def active(self) -> bool:
+        """Whether anyone is suppressed at all; takes the list's lock first, so that no
+        erasure lands between this answer and the chunk's commit."""
+        self.repo.lock_suppressions()
+        return self.repo.any_suppressed()
+
     def suppressed(self, identifiers: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
         self.repo.lock_suppressions()
         if not identifiers or not self.repo.any_suppressed():

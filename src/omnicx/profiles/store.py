@@ -467,6 +467,58 @@ class SqlProfileRepository:
     def traits_of(self, root_id: str) -> dict[str, TraitValue]:
         return self.current_traits([root_id]).get(root_id, {})
 
+    # -- reads of many customers at once (the gate's batches) ----------------------------
+
+    def canonical_ids(self, profile_ids: Collection[str]) -> dict[str, str]:
+        """Profile id -> the canonical id it stands under, for those of `profile_ids` that
+        exist."""
+        rows = select_in(
+            self.conn,
+            "SELECT id, canonical_id FROM profiles WHERE id IN ({marks})",
+            sorted(set(profile_ids)),
+        )
+        return dict(rows)
+
+    def members_of(self, root_ids: Collection[str]) -> dict[str, list[str]]:
+        """`members` of many roots: root -> its profiles' ids, sorted (empty lists left out)."""
+        rows = select_in(
+            self.conn,
+            "SELECT canonical_id, id FROM profiles WHERE canonical_id IN ({marks})",
+            sorted(set(root_ids)),
+        )
+        found: dict[str, list[str]] = {}
+        for root, profile_id in rows:
+            found.setdefault(root, []).append(profile_id)
+        for ids in found.values():
+            ids.sort()
+        return found
+
+    def held_identifiers(self, root_ids: Collection[str]) -> dict[str, list[tuple[str, str]]]:
+        """(kind, value) of `identifiers_of` for many roots, in the same order."""
+        return {
+            root: [(kind, value) for kind, value, _ in held]
+            for root, held in self.held_hashed(root_ids).items()
+        }
+
+    def held_hashed(self, root_ids: Collection[str]) -> dict[str, list[tuple[str, str, str]]]:
+        """`held_identifiers` with each identifier's look-up hash, `blind(kind, value)`, as
+        stored (computed for a row the sealing pass has not hashed yet)."""
+        rows = select_in(
+            self.conn,
+            "SELECT profile_id, kind, value, value_hash FROM identifiers "
+            "WHERE profile_id IN ({marks}) ORDER BY id",
+            sorted(set(root_ids)),
+        )
+        found: dict[str, list[tuple[str, str, str]]] = {}
+        is_sealed, open_ = self.cipher.is_sealed, self.cipher.open
+        for profile_id, kind, value, hashed in rows:
+            if is_sealed(value):
+                value = open_(value)
+            if not hashed:
+                hashed = self.value_hash(Identifier(kind, value))
+            found.setdefault(profile_id, []).append((kind, value, hashed))
+        return found
+
     def trait_history(self, member_ids: Iterable[str]) -> list[dict[str, Any]]:
         rows = self.conn.execute(
             sa.select(trait_history)

@@ -141,6 +141,27 @@ def test_mms_media_is_stored_as_attachments(
 
 
 @pytest.mark.parametrize(
+    ("extra", "code", "field"),
+    [
+        ({"NumMedia": "eleven"}, "invalid_num_media", "NumMedia"),
+        ({"From": "whatsapp:+5511987654321"}, "unsupported_channel", "From"),
+    ],
+)
+def test_a_signed_sms_that_is_not_one_stores_nothing(
+    app: TestClient, connected: Services, extra: dict[str, str], code: str, field: str
+) -> None:
+    response = twilio_post(app, "/webhooks/twilio/sms", sms(**extra))
+
+    assert response.status_code == 400
+    assert (response.json()["error"]["code"], response.json()["error"]["field"]) == (code, field)
+    assert table_counts(connected, "messages", "conversations", "profiles") == {
+        "messages": 0,
+        "conversations": 0,
+        "profiles": 0,
+    }
+
+
+@pytest.mark.parametrize(
     ("headers", "code", "message"),
     [
         ({}, "missing_signature", "the request has no X-Twilio-Signature header"),
@@ -483,16 +504,20 @@ def test_a_shared_contact_joins_the_telegram_user_to_the_phone_s_profile(
     assert twilio_post(app, "/webhooks/twilio/sms", sms()).status_code == 200
     customer = stored(connected, "sms", SMS_SID).customer_id
 
-    first = telegram_post(app, telegram_update(1, text="Olá"))
+    # Telegram dates are whole seconds: these two come two seconds after the SMS, so the
+    # Telegram conversation is the customer's latest once the profiles are one.
+    later = int(datetime.now(UTC).timestamp()) + 2
+    first = telegram_post(app, telegram_update(1, text="Olá", date=later))
     contact = {"phone_number": "5511988887777", "first_name": "Ana", "user_id": 4242}
-    second = telegram_post(app, telegram_update(2, contact=contact))
+    second = telegram_post(app, telegram_update(2, contact=contact, date=later))
 
     assert (first.status_code, second.status_code) == (200, 200)
     assert second.json() == {"messages": 1, "statuses": 0}
     hello = stored(connected, "telegram", "shopbot:4242:1")
     shared = stored(connected, "telegram", "shopbot:4242:2")
     assert shared.customer_id == customer
-    assert shared.conversation_id == stored(connected, "sms", SMS_SID).conversation_id
+    assert hello.conversation_id != stored(connected, "sms", SMS_SID).conversation_id
+    assert shared.conversation_id == hello.conversation_id
     assert identifiers(connected, customer) >= {
         ("phone", "+5511988887777"),
         ("telegram_id", "4242"),

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Header, Request, Response
 
 from omnicx.access import (
     ApiKey,
+    SignedIn,
     StaffUser,
     create_api_key,
     create_user,
@@ -36,6 +37,7 @@ from omnicx.api.schemas.access import (
     UserUpdate,
 )
 from omnicx.api.security import client_address
+from omnicx.bootstrap import Services
 from omnicx.kernel import Invalid
 
 router = APIRouter(prefix="/api", tags=["access"])
@@ -77,6 +79,30 @@ def key_public(key: ApiKey) -> KeyPublic:
 # -- signing in ---------------------------------------------------------------------------
 
 
+def sign_in(
+    services: Services, request: Request, email: str, password: str, user_agent: str | None
+) -> SignedIn:
+    """Check a staff user's password, rate limited per client address and per email, and
+    open a session; the API and the console sign in through here."""
+    address = client_address(services, request.scope)
+    services.throttle.hit("login_address", address)
+    services.throttle.hit("login_email", email.strip().lower())
+    with services.uow() as uow:
+        signed_in = log_in(
+            services.users(uow),
+            services.sessions(uow),
+            services.passwords,
+            email=email,
+            password=password,
+            now=uow.clock.now(),
+            lifetime=timedelta(hours=services.settings.session_hours),
+            client_address=address,
+            user_agent=user_agent,
+        )
+        uow.commit()
+    return signed_in
+
+
 @router.post(
     "/auth/login",
     response_model=LoginPublic,
@@ -89,22 +115,7 @@ def login(
     services: ServicesDep,
     user_agent: Annotated[str | None, Header()] = None,
 ) -> LoginPublic:
-    address = client_address(services, request.scope)
-    services.throttle.hit("login_address", address)
-    services.throttle.hit("login_email", body.email.strip().lower())
-    with services.uow() as uow:
-        signed_in = log_in(
-            services.users(uow),
-            services.sessions(uow),
-            services.passwords,
-            email=body.email,
-            password=body.password,
-            now=uow.clock.now(),
-            lifetime=timedelta(hours=services.settings.session_hours),
-            client_address=address,
-            user_agent=user_agent,
-        )
-        uow.commit()
+    signed_in = sign_in(services, request, body.email, body.password, user_agent)
     return LoginPublic(
         token=signed_in.token,
         expires_at=signed_in.session.expires_at,

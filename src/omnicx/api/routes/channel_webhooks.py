@@ -13,9 +13,9 @@ checked on the raw request before anything in it is interpreted or stored.
     POST /webhooks/viber               X-Viber-Content-Signature (auth token) 403
 
 A channel without settings answers 404 `channel_not_configured`. A signed body that is not
-what the provider sends answers 400. Each inbound message is stored in its own transaction
-by `Services.receive_inbound`, idempotent on the provider's message id, so a provider's retry
-after a failure stores nothing twice.
+what the provider sends answers 400. Each inbound message is stored in a savepoint of its
+own by `Services.receive_inbound`, idempotent on the provider's message id, so a provider's
+retry after a failure stores nothing twice.
 """
 
 from typing import Annotated, Any
@@ -136,9 +136,12 @@ async def _twilio_form(services: Services, request: Request) -> tuple[str, FormP
 async def twilio_sms(request: Request, services: ServicesDep) -> Response:
     """An inbound SMS from Twilio (set as the number's "A message comes in" webhook)."""
     account, params = await _twilio_form(services, request)
-    inbound = await anyio.to_thread.run_sync(
-        services.twilio.inbound, account, params, services.clock.now()
-    )
+    if services.twilio.fetches_media(params):
+        inbound = await anyio.to_thread.run_sync(
+            services.twilio.inbound, account, params, services.clock.now()
+        )
+    else:
+        inbound = services.twilio.inbound(account, params, services.clock.now())
     await anyio.to_thread.run_sync(services.receive_inbound, inbound)
     return Response(EMPTY_TWIML, media_type="text/xml")
 

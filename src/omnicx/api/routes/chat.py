@@ -316,5 +316,5 @@ async def _visitor_events(
             if await request.is_disconnected():
                 return
     finally:
-        services.live.unsubscribe(subscription)
         services.live.seen(_presence(visitor), away)
+        services.live.unsubscribe(subscription)

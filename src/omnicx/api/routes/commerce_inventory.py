@@ -416,19 +416,15 @@ def reconcile(services: ServicesDep, caller: CommerceManage) -> ReconcilePublic:
 def create_reservation(
     body: ReservationCreate, services: ServicesDep, caller: CommerceSell
 ) -> ReservationPublic:
-    lease = _write(
-        services,
-        lambda uow: services.reserve(
-            uow,
-            location_id=body.location_id,
-            sku=body.sku,
-            qty=body.qty,
-            lease_seconds=body.lease_seconds,
-            key=body.key,
-            ref=body.ref,
-            remote=body.remote,
-            actor=caller.actor,
-        ),
+    lease = services.hold_stock(
+        location_id=body.location_id,
+        sku=body.sku,
+        qty=body.qty,
+        lease_seconds=body.lease_seconds,
+        key=body.key,
+        ref=body.ref,
+        remote=body.remote,
+        actor=caller.actor,
     )
     return reservation_public(lease)
 

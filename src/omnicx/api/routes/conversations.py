@@ -297,6 +297,7 @@ def change_conversation(
             labels=body.labels,
             reasons=services.settings.contact_reasons,
             now=uow.clock.now(),
+            raise_event=uow.raise_event,
         )
         uow.commit()
     audit_customers(request, [changed.customer_id])

@@ -7,7 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse
 
+from omnicx.access import Principal
 from omnicx.api.deps import CustomersRead, CustomersWrite, ServicesDep
+from omnicx.api.errors import error_responses
 from omnicx.api.routes.commerce_returns import customer_commerce
 from omnicx.api.routes.consent import customer_consents, customer_preferences
 from omnicx.api.schemas.conversations import ConversationSummary
@@ -36,7 +38,7 @@ from omnicx.profiles import Profile, find_profile, lookup_profile, search_profil
 router = APIRouter(prefix="/api", tags=["customers"])
 
 
-def _find(services: Services, uow: UnitOfWork, customer_id: str) -> Profile:
+def find_customer(services: Services, uow: UnitOfWork, customer_id: str) -> Profile:
     """The profile; an erased one answers 410 `customer_erased` instead of 404."""
     try:
         return find_profile(services.profiles(uow), customer_id)
@@ -111,7 +113,10 @@ def search_customers(
 
 
 @router.get(
-    "/customers/lookup", response_model=CustomerPublic, summary="Find a customer by one identifier"
+    "/customers/lookup",
+    response_model=CustomerPublic,
+    summary="Find a customer by one identifier",
+    responses=error_responses(404),
 )
 def lookup_customer(
     request: Request,
@@ -144,7 +149,7 @@ def get_customer(
     customer_id: str, services: ServicesDep, _: CustomersRead
 ) -> CustomerPublic | RedirectResponse:
     with services.uow(write=False) as uow:
-        profile = _find(services, uow, customer_id)
+        profile = find_customer(services, uow, customer_id)
         if profile.is_merged:
             return _redirect(profile)
         return _customer(services, uow, profile)
@@ -168,7 +173,7 @@ def get_timeline(
     ] = "desc",
 ) -> TimelinePublic | RedirectResponse:
     with services.uow(write=False) as uow:
-        profile = _find(services, uow, customer_id)
+        profile = find_customer(services, uow, customer_id)
         if profile.is_merged:
             return _redirect(profile, "/timeline")
         members = services.profiles(uow).members(profile.id)
@@ -194,53 +199,59 @@ def get_context(
     customer_id: str, services: ServicesDep, caller: CustomersRead
 ) -> CustomerContext | RedirectResponse:
     with services.uow(write=False) as uow:
-        repo = services.profiles(uow)
-        profile = _find(services, uow, customer_id)
+        profile = find_customer(services, uow, customer_id)
         if profile.is_merged:
             return _redirect(profile, "/context")
-        members = list(repo.members(profile.id))
-        events = services.events(uow)
-        recent, _next = timeline_page(
-            events, members, cursor=None, limit=20, newest_first=True, channels=(), types=()
-        )
-        return CustomerContext(
-            customer=_customer(services, uow, profile),
-            traits={
-                k: TraitPublic(value=t.value, channel=t.channel, updated_at=from_micros(t.ts))
-                for k, t in sorted(repo.traits_of(profile.id).items())
-            },
-            channels=[
-                {
-                    **c,
-                    "last_interaction": _item(c["last_interaction"])
-                    if c["last_interaction"]
-                    else None,
-                }
-                for c in events.channel_summary(members)
-            ],
-            recent_events=[_item(i) for i in recent],
-            event_count=events.count_for(members),
-            merges=[MergePublic(**asdict(m)) for m in repo.merges_of(profile.id)],
-            conflicts=[ConflictPublic(**asdict(c)) for c in repo.conflicts(profile.id, 50)],
-            conversations=_conversations(services, uow, profile.id)
-            if caller.may("conversations.read")
-            else None,
-            consents=customer_consents(services, uow, profile.id)
-            if caller.may("consent.read")
-            else None,
-            preferences=customer_preferences(services, uow, profile.id)
-            if caller.may("consent.read")
-            else None,
-            segments=[
-                CustomerSegment(id=segment.id, name=segment.name, since=since)
-                for segment, since in services.segmenter.memberships(uow, profile.id)
-            ]
-            if caller.may("segments.read")
-            else None,
-            commerce=customer_commerce(services, uow, profile.id)
-            if caller.may("commerce.read")
-            else None,
-        )
+        return customer_context(services, uow, profile, caller)
+
+
+def customer_context(
+    services: Services, uow: UnitOfWork, profile: Profile, caller: Principal
+) -> CustomerContext:
+    """Everything about one (surviving) customer a touchpoint shows, as far as the caller's
+    role may see it: the API's context and the console's customer panels."""
+    repo = services.profiles(uow)
+    members = list(repo.members(profile.id))
+    events = services.events(uow)
+    recent, _next = timeline_page(
+        events, members, cursor=None, limit=20, newest_first=True, channels=(), types=()
+    )
+    return CustomerContext(
+        customer=_customer(services, uow, profile),
+        traits={
+            k: TraitPublic(value=t.value, channel=t.channel, updated_at=from_micros(t.ts))
+            for k, t in sorted(repo.traits_of(profile.id).items())
+        },
+        channels=[
+            {
+                **c,
+                "last_interaction": _item(c["last_interaction"]) if c["last_interaction"] else None,
+            }
+            for c in events.channel_summary(members)
+        ],
+        recent_events=[_item(i) for i in recent],
+        event_count=events.count_for(members),
+        merges=[MergePublic(**asdict(m)) for m in repo.merges_of(profile.id)],
+        conflicts=[ConflictPublic(**asdict(c)) for c in repo.conflicts(profile.id, 50)],
+        conversations=_conversations(services, uow, profile.id)
+        if caller.may("conversations.read")
+        else None,
+        consents=customer_consents(services, uow, profile.id)
+        if caller.may("consent.read")
+        else None,
+        preferences=customer_preferences(services, uow, profile.id)
+        if caller.may("consent.read")
+        else None,
+        segments=[
+            CustomerSegment(id=segment.id, name=segment.name, since=since)
+            for segment, since in services.segmenter.memberships(uow, profile.id)
+        ]
+        if caller.may("segments.read")
+        else None,
+        commerce=customer_commerce(services, uow, profile.id)
+        if caller.may("commerce.read")
+        else None,
+    )
 
 
 RECENT_DONE = 5
@@ -259,7 +270,7 @@ def _conversations(
 @router.get("/customers/{customer_id}/merges", response_model=MergesPublic)
 def list_merges(customer_id: str, services: ServicesDep, _: CustomersRead) -> MergesPublic:
     with services.uow(write=False) as uow:
-        profile = _find(services, uow, customer_id)
+        profile = find_customer(services, uow, customer_id)
         merges = services.profiles(uow).merges_of(profile.canonical_id)
     return MergesPublic(items=[MergePublic(**asdict(m)) for m in merges])
 

@@ -235,7 +235,14 @@ def _visit_sender(services: Services, body: StoreVisitCreate) -> tuple[tuple[str
 async def record_store_visit(
     body: StoreVisitCreate, request: Request, services: ServicesDep, caller: ConversationsWrite
 ) -> InteractionRecorded:
-    sender = await anyio.to_thread.run_sync(_visit_sender, services, body)
+    receipt = await anyio.to_thread.run_sync(store_visit, services, body, caller)
+    return _recorded(request, receipt)
+
+
+def store_visit(services: Services, body: StoreVisitCreate, caller: Principal) -> Receipt:
+    """Record an in-person visit on the customer's conversation and timeline (the API's
+    store visits and the console's store view)."""
+    sender = _visit_sender(services, body)
     metadata: dict[str, Any] = {
         "store": body.store,
         "associate": body.associate or caller.name,
@@ -252,5 +259,4 @@ async def record_store_visit(
         metadata=metadata,
         kind="visit",
     )
-    receipt = await anyio.to_thread.run_sync(services.receive_inbound, inbound)
-    return _recorded(request, receipt)
+    return services.receive_inbound(inbound)

@@ -8,7 +8,7 @@ reserved within sellable, whatever a caller does. Nothing here is personal data:
 quantities, business addresses and staff actors.
 """
 
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -135,25 +135,54 @@ _HOLDING_TERMS = sa.select(commerce_locations.c.active, commerce_locations.c.saf
 )
 _ADD_RESERVATION = {
     dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(commerce_reservations)
+    .from_select(
+        [c.name for c in commerce_reservations.c],
+        sa.select(*[sa.bindparam(c.name, type_=c.type) for c in commerce_reservations.c]).where(
+            commerce_locations.c.id == sa.bindparam("location_id"),
+            commerce_locations.c.active.is_(True),
+        ),
+    )
     .on_conflict_do_nothing(index_elements=["key"])
     .returning(commerce_reservations.c.id)
     for dialect in (postgresql, sqlite)
 }
-_HOLD = (
-    commerce_stock_levels.update()
-    .where(
-        commerce_stock_levels.c.location_id == sa.bindparam("where_location"),
-        commerce_stock_levels.c.sku == sa.bindparam("where_sku"),
-        commerce_stock_levels.c.sellable
-        - (commerce_stock_levels.c.reserved + sa.bindparam("qty", type_=sa.BigInteger()))
-        >= sa.bindparam("holdback", type_=sa.BigInteger()),
-    )
-    .values(
-        reserved=commerce_stock_levels.c.reserved + sa.bindparam("qty", type_=sa.BigInteger()),
-        updated_at=sa.bindparam("now", type_=UtcDateTime()),
-    )
+"""Add a lease when its location is active and its key is free, in one statement."""
+_ADD_RESERVATIONS = {
+    dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(commerce_reservations)
+    .on_conflict_do_nothing(index_elements=["key"])
+    .returning(commerce_reservations.c.id)
+    for dialect in (postgresql, sqlite)
+}
+"""Add leases whose keys are free (executed with many rows: one multi-row INSERT)."""
+_DROP_RESERVATIONS = commerce_reservations.delete().where(
+    commerce_reservations.c.id.in_(sa.bindparam("ids", expanding=True))
 )
-"""Hold `qty` more of sellable when `holdback` units stay free beside it."""
+_SAFETY_STOCK = (
+    sa.select(commerce_locations.c.safety_stock)
+    .where(commerce_locations.c.id == sa.bindparam("where_location"))
+    .scalar_subquery()
+)
+
+
+def _hold(holdback: sa.ColumnElement[int]) -> sa.Update:
+    t = commerce_stock_levels
+    return (
+        t.update()
+        .where(
+            t.c.location_id == sa.bindparam("where_location"),
+            t.c.sku == sa.bindparam("where_sku"),
+            t.c.sellable - (t.c.reserved + sa.bindparam("qty", type_=sa.BigInteger())) >= holdback,
+        )
+        .values(
+            reserved=t.c.reserved + sa.bindparam("qty", type_=sa.BigInteger()),
+            updated_at=sa.bindparam("now", type_=UtcDateTime()),
+        )
+    )
+
+
+_HOLD = _hold(sa.literal(0, sa.BigInteger()))
+_HOLD_REMOTE = _hold(_SAFETY_STOCK)
+"""Hold `qty` more of sellable; remotely, when the location's safety stock stays free beside it."""
 # … and those that plan where an order's lines are held.
 _ACTIVE_LOCATIONS = (
     sa.select(commerce_locations)
@@ -391,11 +420,11 @@ class SqlInventoryRepository:
         now: datetime,
         *,
         reserve: int = 0,
-        holdback: int = 0,
+        remote: bool = False,
     ) -> bool:
         if reserve > 0 and not any(deltas.values()):
-            params = {"where_location": location_id, "where_sku": sku, "qty": reserve}
-            held = self.conn.execute(_HOLD, {**params, "holdback": holdback, "now": now})
+            params = {"where_location": location_id, "where_sku": sku, "qty": reserve, "now": now}
+            held = self.conn.execute(_HOLD_REMOTE if remote else _HOLD, params)
             return bool(held.rowcount == 1)
         t = commerce_stock_levels
         values: dict[str, Any] = {"updated_at": now}
@@ -410,7 +439,14 @@ class SqlInventoryRepository:
             if reserve < 0:
                 conditions.append(t.c.reserved + reserve >= 0)
         sellable = deltas.get("sellable", 0)
-        if sellable < 0 or reserve > 0 or holdback:
+        if sellable < 0 or reserve > 0 or remote:
+            holdback = (
+                sa.select(commerce_locations.c.safety_stock)
+                .where(commerce_locations.c.id == location_id)
+                .scalar_subquery()
+                if remote
+                else 0
+            )
             conditions.append(t.c.sellable + sellable - (t.c.reserved + reserve) >= holdback)
         result = self.conn.execute(t.update().where(*conditions).values(**values))
         return bool(result.rowcount == 1)
@@ -481,6 +517,17 @@ class SqlInventoryRepository:
     def drop_reservation(self, reservation_id: str) -> None:
         t = commerce_reservations
         self.conn.execute(t.delete().where(t.c.id == reservation_id))
+
+    def add_reservations(self, reservations: Sequence[Reservation]) -> list[str]:
+        if not reservations:
+            return []
+        statement = _ADD_RESERVATIONS[self.conn.dialect.name]
+        rows = [dict(reservation.__dict__) for reservation in reservations]
+        return [str(row[0]) for row in self.conn.execute(statement, rows)]
+
+    def drop_reservations(self, reservation_ids: Collection[str]) -> None:
+        for chunk in _chunks(reservation_ids):
+            self.conn.execute(_DROP_RESERVATIONS, {"ids": chunk})
 
     def reservation(self, reservation_id: str) -> Reservation | None:
         t = commerce_reservations

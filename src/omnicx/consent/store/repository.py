@@ -4,7 +4,7 @@ A customer's consents are read over every profile merged into them (like their e
 a merge or its undo needs no rewrite: per (purpose, channel) the newest record wins.
 """
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime, time
 from typing import Any
 
@@ -28,6 +28,7 @@ from omnicx.consent.store.tables import (
     consents,
 )
 from omnicx.crypto import FieldCipher
+from omnicx.db.bulk import select_in
 from omnicx.events.store import SqlEventRepository
 from omnicx.kernel.moments import micros
 from omnicx.profiles.store import SqlProfileRepository, profiles
@@ -35,8 +36,26 @@ from omnicx.profiles.store import SqlProfileRepository, profiles
 TIMELINE_SOURCE = "consent"
 """`source_id` of the timeline events consent writes."""
 
+_CHUNK = 500
+
 KEPT_PROOF = ("form", "form_text", "form_version", "text_version", "keyword", "page")
 """What an erasure keeps of a consent's proof: which text was agreed to, never who or where."""
+
+
+def _reader(conn: sa.Connection, column: sa.Column[Any]) -> Callable[[Any], Any]:
+    """How SQLAlchemy turns a raw value of `column` into Python (for reads through
+    `select_in`, which skip the result processing of a Core query)."""
+    process = column.type._cached_result_processor(conn.dialect, None)
+    return process if process is not None else _same
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
 
 
 def _source(row: Any) -> ConsentSource:
@@ -124,6 +143,44 @@ class SqlConsentRepository:
             )
             for r in sorted(best.values(), key=lambda r: (r.purpose, r.channel))
         ]
+
+    def current_many(
+        self, members: Mapping[str, Collection[str]]
+    ) -> dict[str, list[ConsentRecord]]:
+        """`current` of many canonical customers at once; `members` maps each to the ids of
+        the profiles standing for them (it included)."""
+        owner = {m: customer for customer, ids in members.items() for m in (customer, *ids)}
+        rows = select_in(
+            self.conn,
+            "SELECT profile_id, purpose, channel, at, change_id, state, source_channel, "
+            "actor_kind, method, actor_id, store_id, detail FROM consents "
+            "WHERE profile_id IN ({marks})",
+            sorted(owner),
+        )
+        at_of = _reader(self.conn, consents.c.at)
+        best: dict[tuple[str, str, str], tuple[Any, ...]] = {}
+        for row in rows:
+            at = at_of(row[3])
+            key = (owner[row[0]], row[1], row[2])
+            held = best.get(key)
+            if held is None or (at, row[4]) > (held[0], held[1]):
+                best[key] = (at, row[4], *row[5:])
+        found: dict[str, list[ConsentRecord]] = {customer: [] for customer in members}
+        for (customer, purpose, channel), kept in sorted(best.items(), key=lambda i: i[0]):
+            at, change_id, state, source, actor_kind, method, actor_id, store_id, detail = kept
+            found[customer].append(
+                ConsentRecord(
+                    customer,
+                    purpose,
+                    channel,
+                    state,
+                    at,
+                    ConsentSource(source, actor_kind, method, actor_id, store_id),
+                    change_id,
+                    detail,
+                )
+            )
+        return found
 
     def _change(self, row: Any) -> ConsentChange:
         return ConsentChange(
@@ -247,6 +304,35 @@ class SqlConsentRepository:
             .order_by(consent_preferences.c.updated_at.desc())
             .limit(1)
         ).first()
+        return self._preferences(row)
+
+    def preferences_many(self, members: Mapping[str, Collection[str]]) -> dict[str, Preferences]:
+        """`preferences` of many canonical customers at once (`members` as in
+        `current_many`)."""
+        owner = {m: customer for customer, ids in members.items() for m in (customer, *ids)}
+        stamps = select_in(
+            self.conn,
+            "SELECT profile_id, updated_at FROM consent_preferences WHERE profile_id IN ({marks})",
+            sorted(owner),
+        )
+        found = dict.fromkeys(members, Preferences())
+        if not stamps:
+            return found
+        at_of = _reader(self.conn, consent_preferences.c.updated_at)
+        newest: dict[str, tuple[datetime, str]] = {}
+        for profile_id, updated_at in stamps:
+            customer, at = owner[profile_id], at_of(updated_at)
+            held = newest.get(customer)
+            if held is None or at > held[0]:
+                newest[customer] = (at, profile_id)
+        chosen = {profile_id: customer for customer, (_, profile_id) in newest.items()}
+        for part in _chunks(sorted(chosen)):
+            query = sa.select(consent_preferences).where(consent_preferences.c.profile_id.in_(part))
+            for row in self.conn.execute(query):
+                found[chosen[row.profile_id]] = self._preferences(row)
+        return found
+
+    def _preferences(self, row: Any) -> Preferences:
         if row is None:
             return Preferences()
         start, end = _time(row.quiet_start), _time(row.quiet_end)
@@ -325,6 +411,42 @@ class SqlConsentRepository:
     def suppressions(self, customer_id: str) -> list[Suppression]:
         found = SqlProfileRepository(self.conn, self.cipher).identifiers_of(self._root(customer_id))
         return self.suppressions_of(self.hashes_of((i["kind"], i["value"]) for i in found))
+
+    def suppressions_many(
+        self, identifiers: Mapping[str, Iterable[tuple[str, str]]]
+    ) -> dict[str, list[Suppression]]:
+        """`suppressions` of many canonical customers at once, given the (kind, value) of the
+        identifiers each holds."""
+        return self.suppressions_hashed(
+            {customer: self.hashes_of(held) for customer, held in identifiers.items()}
+        )
+
+    def suppressions_hashed(
+        self, wanted: Mapping[str, Collection[tuple[str, str]]]
+    ) -> dict[str, list[Suppression]]:
+        """`suppressions_many` given the (kind, look-up hash) of each customer's identifiers
+        (as the identifiers table holds them) instead of their values."""
+        found: dict[str, list[Suppression]] = {customer: [] for customer in wanted}
+        hits = select_in(
+            self.conn,
+            "SELECT id, kind, value_hash FROM consent_suppressions WHERE value_hash IN ({marks})",
+            sorted({hashed for pairs in wanted.values() for _, hashed in pairs}),
+        )
+        if not hits:
+            return found
+        ids = sorted(row[0] for row in hits)
+        rows = [
+            self._suppression(r)
+            for part in _chunks(ids)
+            for r in self.conn.execute(
+                sa.select(consent_suppressions).where(consent_suppressions.c.id.in_(part))
+            )
+        ]
+        rows.sort(key=lambda s: (s.created_at, s.id))
+        for customer, pairs in wanted.items():
+            held = pairs if isinstance(pairs, set | frozenset) else set(pairs)
+            found[customer] = [s for s in rows if (s.kind, s.value_hash) in held]
+        return found
 
     def add_suppression(self, suppression: Suppression) -> None:
         self.conn.execute(

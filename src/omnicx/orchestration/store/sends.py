@@ -15,7 +15,7 @@ are sealed; sends, messages and decisions are the customer's and join privacy's 
 erasure.
 """
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from omnicx.crypto import FieldCipher
 from omnicx.db import JsonValue, UtcDateTime, metadata, outbox
+from omnicx.db.bulk import insert_many, select_in
 from omnicx.events.store import events
 from omnicx.kernel.moments import from_micros, micros
 from omnicx.orchestration.broadcasts import Broadcast, BroadcastCounts
@@ -161,6 +162,35 @@ GOING = ("queued", "sending")
 GONE = ("sent", "delivered", "unknown")
 
 
+def _chunks(items: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _live(since: datetime) -> sa.ColumnElement[bool]:
+    """Sends the gate weighs: waiting, going, or gone since `since`."""
+    s = sends.c
+    return sa.or_(
+        s.status.in_(["deferred", *GOING]),
+        sa.and_(s.status.in_(GONE), s.decided_at > since),
+    )
+
+
+def _past(
+    send_id: str,
+    purpose: str,
+    category: str,
+    channel: str | None,
+    priority: int,
+    decided_at: datetime,
+    status: str,
+) -> PastSend:
+    state = "waiting" if status == "deferred" else "going"
+    if status in GONE:
+        state = "gone"
+    return PastSend(send_id, purpose, category, channel, priority, decided_at, cast(Any, state))
+
+
 class SqlSendRepository:
     def __init__(self, conn: sa.Connection, cipher: FieldCipher) -> None:
         self.conn = conn
@@ -174,19 +204,23 @@ class SqlSendRepository:
 
     # -- sends -----------------------------------------------------------------------------
 
-    def intent_json(self, intent: SendIntent) -> dict[str, Any]:
-        content = intent.content
+    def sealed_content(self, content: Content) -> Any:
+        """An intent's content as the `intent` column holds it (sealed)."""
+        return self._seal(
+            {
+                "template": content.template,
+                "text": content.text,
+                "subject": content.subject,
+                "html": content.html,
+                "variables": dict(content.variables),
+            }
+        )
+
+    def intent_json(self, intent: SendIntent, sealed: Any = None) -> dict[str, Any]:
+        """The `intent` column; `sealed` is its content already sealed, if it is."""
         return {
             "channels": list(intent.channels),
-            "content": self._seal(
-                {
-                    "template": content.template,
-                    "text": content.text,
-                    "subject": content.subject,
-                    "html": content.html,
-                    "variables": dict(content.variables),
-                }
-            ),
+            "content": self.sealed_content(intent.content) if sealed is None else sealed,
             "fallback_after_seconds": intent.fallback_after_seconds,
             "not_after": intent.not_after.isoformat() if intent.not_after else None,
         }
@@ -241,7 +275,40 @@ class SqlSendRepository:
     ) -> bool:
         """Insert the send as "deciding"; False when its `send_id` is already taken (the
         intent was submitted before, possibly by a concurrent transaction that committed)."""
-        values = {
+        values = self.send_row(send_ref, intent, customer_id, now, broadcast_id)
+        insert = postgresql.insert if self.conn.dialect.name == "postgresql" else sqlite.insert
+        statement = (
+            insert(sends).values(**values).on_conflict_do_nothing(index_elements=["send_id"])
+        )
+        return bool(self.conn.execute(statement).rowcount)
+
+    def by_send_ids(self, send_ids: Collection[str]) -> dict[str, SendRecord]:
+        """The sends of those `send_ids` already taken."""
+        taken = select_in(
+            self.conn, "SELECT id FROM sends WHERE send_id IN ({marks})", sorted(set(send_ids))
+        )
+        found: dict[str, SendRecord] = {}
+        for part in _chunks(sorted(r[0] for r in taken)):
+            for row in self.conn.execute(sa.select(sends).where(sends.c.id.in_(part))):
+                found[row.send_id] = self._send(row)
+        return found
+
+    def add_sends(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Sends decided in a batch, in their state after the decision (a `send_id` already
+        taken raises `IntegrityError`)."""
+        insert_many(self.conn, sends, rows)
+
+    def send_row(
+        self,
+        send_ref: str,
+        intent: SendIntent,
+        customer_id: str,
+        now: datetime,
+        broadcast_id: str | None,
+        sealed: Any = None,
+    ) -> dict[str, Any]:
+        """The row `claim_send` inserts ("deciding"); `sealed` as in `intent_json`."""
+        return {
             "id": send_ref,
             "send_id": intent.send_id,
             "customer_id": customer_id,
@@ -250,7 +317,7 @@ class SqlSendRepository:
             "priority": intent.priority,
             "origin": intent.origin,
             "broadcast_id": broadcast_id,
-            "intent": self.intent_json(intent),
+            "intent": self.intent_json(intent, sealed),
             "status": "deciding",
             "channel": None,
             "code": "",
@@ -261,11 +328,6 @@ class SqlSendRepository:
             "created_at": now,
             "updated_at": now,
         }
-        insert = postgresql.insert if self.conn.dialect.name == "postgresql" else sqlite.insert
-        statement = (
-            insert(sends).values(**values).on_conflict_do_nothing(index_elements=["send_id"])
-        )
-        return bool(self.conn.execute(statement).rowcount)
 
     def by_send_id(self, send_id: str) -> SendRecord | None:
         row = self.conn.execute(sa.select(sends).where(sends.c.send_id == send_id)).first()
@@ -296,31 +358,40 @@ class SqlSendRepository:
         rows = self.conn.execute(
             sa.select(
                 s.send_id, s.purpose, s.category, s.channel, s.priority, s.decided_at, s.status
-            ).where(
+            )
+            .where(
                 s.customer_id.in_(sorted(customer_ids)),
                 s.id != exclude,
-                sa.or_(
-                    s.status.in_(["deferred", *GOING]),
-                    sa.and_(s.status.in_(GONE), s.decided_at > since),
-                ),
+                _live(since),
             )
+            .order_by(s.decided_at, s.id)
         )
-        found = []
-        for row in rows:
-            state = "waiting" if row.status == "deferred" else "going"
-            if row.status in GONE:
-                state = "gone"
-            found.append(
-                PastSend(
-                    row.send_id,
-                    row.purpose,
-                    row.category,
-                    row.channel,
-                    row.priority,
-                    row.decided_at,
-                    cast(Any, state),
-                )
-            )
+        return [_past(*row) for row in rows]
+
+    def recent_many(
+        self, owners: Mapping[str, str], since: datetime
+    ) -> dict[str, list[tuple[str, PastSend]]]:
+        """`recent` of many customers at once: `owners` maps each profile id to the customer
+        it stands for; customer -> (send ref, the send), in the order `recent` gives."""
+        dialect = self.conn.dialect
+        bind = sends.c.decided_at.type._cached_bind_processor(dialect)
+        read = sends.c.decided_at.type._cached_result_processor(dialect, None)
+        # `_live` written out for the driver.
+        live = ", ".join(f"'{status}'" for status in ("deferred", *GOING))
+        gone = ", ".join(f"'{status}'" for status in GONE)
+        rows = select_in(
+            self.conn,
+            "SELECT id, customer_id, send_id, purpose, category, channel, priority, "  # noqa: S608
+            f"decided_at, status FROM sends WHERE (status IN ({live}) OR (status IN ({gone}) "
+            "AND decided_at > ?)) AND customer_id IN ({marks})",
+            sorted(owners),
+            before=(bind(since) if bind else since,),
+        )
+        found: dict[str, list[tuple[str, PastSend]]] = {}
+        decoded = [(*row[:7], read(row[7]) if read else row[7], row[8]) for row in rows]
+        decoded.sort(key=lambda r: (r[7] or since, r[0]))
+        for ref, customer, *rest in decoded:
+            found.setdefault(owners[customer], []).append((ref, _past(*rest)))
         return found
 
     def waiting_refs(self, customer_ids: Collection[str], send_ids: Collection[str]) -> list[str]:
@@ -376,6 +447,56 @@ class SqlSendRepository:
             )
         )
 
+    def add_decisions(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Decisions in the order given (ids ascending); `reason` in plain text, sealed once
+        per distinct reason (a batch's decisions share a handful)."""
+        sealed: dict[str, Any] = {}
+        seal = self._seal
+        out = []
+        for r in rows:
+            reason = r["reason"]
+            token = sealed.get(reason)
+            if token is None:
+                token = sealed[reason] = seal(reason)
+            out.append({**r, "reason": token})
+        insert_many(self.conn, send_decisions, out)
+
+    def latest_decisions(self, send_refs: Collection[str]) -> dict[str, DecisionRecord]:
+        """Each send's newest decision (what `decisions(..., limit=1, send_ref=…)` gives)."""
+        found: dict[str, DecisionRecord] = {}
+        for part in _chunks(sorted(set(send_refs))):
+            newest = (
+                sa.select(sa.func.max(send_decisions.c.id))
+                .where(send_decisions.c.send_ref.in_(part))
+                .group_by(send_decisions.c.send_ref)
+            )
+            query = (
+                sa.select(send_decisions, sends.c.status, sends.c.purpose)
+                .select_from(send_decisions.join(sends, sends.c.id == send_decisions.c.send_ref))
+                .where(send_decisions.c.id.in_(newest))
+            )
+            for r in self.conn.execute(query):
+                found[r.send_ref] = self._record(r, None)
+        return found
+
+    def _record(self, r: Any, delivery: str | None) -> DecisionRecord:
+        """A decision row (joined with its send's status and purpose) as a record."""
+        return DecisionRecord(
+            id=r.id,
+            send_id=r.send_id,
+            customer_id=r.customer_id,
+            outcome=r.outcome,
+            channel=r.channel,
+            code=r.code,
+            reason=self._open(r.reason),
+            defer_until=r.defer_until,
+            origin=r.origin,
+            purpose=r.purpose,
+            at=r.at,
+            status=r.status,
+            delivery=delivery,
+        )
+
     def decisions(
         self,
         customer_ids: Collection[str],
@@ -408,21 +529,7 @@ class SqlSendRepository:
         if before is not None:
             query = query.where(d.id < before)
         return [
-            DecisionRecord(
-                id=r.id,
-                send_id=r.send_id,
-                customer_id=r.customer_id,
-                outcome=r.outcome,
-                channel=r.channel,
-                code=r.code,
-                reason=self._open(r.reason),
-                defer_until=r.defer_until,
-                origin=r.origin,
-                purpose=r.purpose,
-                at=r.at,
-                status=r.status,
-                delivery=r.delivery if r.outcome == "send" else None,
-            )
+            self._record(r, r.delivery if r.outcome == "send" else None)
             for r in self.conn.execute(query)
         ]
 
@@ -482,6 +589,32 @@ class SqlSendRepository:
             )
         )
         return int(seq + 1)
+
+    def add_messages(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """First messages of sends decided in a batch: (id, send_ref, customer_id, channel,
+        to, status, created_at) each, `to` in plain text."""
+        insert_many(
+            self.conn,
+            send_messages,
+            [
+                {
+                    "id": r["id"],
+                    "send_ref": r["send_ref"],
+                    "customer_id": r["customer_id"],
+                    "seq": 1,
+                    "channel": r["channel"],
+                    "provider": "primary",
+                    "to_kind": r["to"][0],
+                    "to_value": self._seal(r["to"][1]),
+                    "status": r["status"],
+                    "attempts": 0,
+                    "failures": 0,
+                    "created_at": r["created_at"],
+                    "updated_at": r["updated_at"],
+                }
+                for r in rows
+            ],
+        )
 
     def message(self, message_id: str) -> MessageRecord | None:
         row = self.conn.execute(
@@ -558,6 +691,24 @@ class SqlSendRepository:
             .group_by(events.c.channel)
         )
         return {channel: from_micros(ts) for channel, ts in rows}
+
+    def last_engagement_many(self, owners: Mapping[str, str]) -> dict[str, dict[str, datetime]]:
+        """`last_engagement` of many customers at once (`owners` as in `recent_many`)."""
+        rows = select_in(
+            self.conn,
+            "SELECT profile_id, channel, max(ts) FROM events WHERE source_id != ? "
+            "AND (event IS NULL OR event != ?) AND profile_id IN ({marks}) "
+            "GROUP BY profile_id, channel",
+            sorted(owners),
+            before=(TIMELINE_SOURCE, "Message Sent"),
+        )
+        found: dict[str, dict[str, datetime]] = {}
+        for profile_id, channel, ts in rows:
+            mine = found.setdefault(owners[profile_id], {})
+            at = from_micros(ts)
+            if channel not in mine or at > mine[channel]:
+                mine[channel] = at
+        return found
 
     def add_timeline(
         self,
