@@ -95,7 +95,7 @@ class ConsentPolicy:
         return tuple(p for p in self.purposes if p != "transactional")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ConsentSource:
     """Where and by whom a consent was said: the channel it was said on (sms, web, store…),
     the actor, the store (for a store associate) and how."""
@@ -107,7 +107,7 @@ class ConsentSource:
     store_id: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ConsentRecord:
     """The current state of one (customer, purpose, channel)."""
 
@@ -188,7 +188,7 @@ class Preferences:
         return next((c for c in self.channel_limits if c.channel == wanted), None)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ContactPermission:
     allowed: bool
     reason: str

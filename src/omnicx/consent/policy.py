@@ -18,6 +18,7 @@ What a suppression blocks depends on why it was added:
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from omnicx.consent.model import (
     ALL_CHANNELS,
@@ -39,7 +40,9 @@ CHANNEL_OF_KIND: dict[str, str] = {
 """The channel a suppressed identifier blocks when none is named (a bounce on that kind)."""
 
 
+@lru_cache(maxsize=4096)
 def when(at: datetime) -> str:
+    """`at` as a reason shows it (cached: a batch's records share their instants)."""
     return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 

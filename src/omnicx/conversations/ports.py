@@ -21,7 +21,7 @@ from omnicx.conversations.model import (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class SendContext:
     """What a channel's rules may look at before a message is queued.
 

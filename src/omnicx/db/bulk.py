@@ -29,11 +29,15 @@ def _json_text(value: Any) -> str | None:
 
 
 def _memo(processor: Processor) -> Processor:
-    """Datetimes repeat within a batch (`created_at` = the batch's now): convert each once."""
+    """Datetimes repeat within a batch (`created_at` = the batch's now, a deferral's end):
+    convert each run of equal ones once."""
     last: list[Any] = [None, None]
 
     def convert(value: datetime | None) -> Any:
-        if value is not last[0]:
+        held = last[0]
+        if value is not held and not (
+            type(value) is datetime and type(held) is datetime and value == held
+        ):
             last[0], last[1] = value, processor(value)
         return last[1]
 

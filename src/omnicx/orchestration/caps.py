@@ -71,7 +71,7 @@ class CapRule:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Counted:
     """One of the customer's messages that counts toward caps (decided to go, not failed)."""
 

@@ -24,12 +24,17 @@ Channel choice: the requested channels in their order; with none requested ("aut
 channel that can send, ordered by the customer's own channel order, then by the most recent
 engagement (an inbound message, a click), then by cost. Channels this send already used (a
 fallback) are left out.
+
+The values built for every decision (`Facts`, `ChannelFacts`, `PastSend`, `Decision`) are
+plain slotted dataclasses rather than frozen ones, whose field-by-field `__init__` cost a
+third of a microsecond each in a batch of thousands; nothing changes them once built.
 """
 
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -98,7 +103,7 @@ class SendIntent:
     """Stale after this: skipped rather than sent late."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Decision:
     send_id: str
     outcome: Outcome
@@ -110,7 +115,7 @@ class Decision:
     """One of `CODES`: the reason without its particulars."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ChannelFacts:
     """What decides whether one channel can carry the message."""
 
@@ -129,7 +134,7 @@ class ChannelFacts:
 SendState = Literal["waiting", "going", "gone"]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PastSend:
     """Another send of the same customer: `waiting` (deferred), `going` (queued or being
     handed over) or `gone` (handed to the provider). Failed, skipped and cancelled sends
@@ -156,7 +161,7 @@ class Policy:
     """How close two promotional sends must be to compete."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Facts:
     customer_id: str
     channels: tuple[ChannelFacts, ...]
@@ -276,7 +281,8 @@ def decide(intent: SendIntent, facts: Facts, now: datetime) -> Decision:
     if facts.suppressed:
         return skip(f"suppressed: {facts.suppressed}", "suppressed")
 
-    chosen, why, passed, refusals = _choose(intent, facts, now)
+    rules = facts.rules()
+    chosen, why, passed, refusals = _choose(intent, facts, rules, now)
     if chosen is None:
         return skip(_no_channel(intent, facts, refusals), _refusal_code(refusals))
     send_reason = f"send on {chosen}: {why}"
@@ -293,7 +299,7 @@ def decide(intent: SendIntent, facts: Facts, now: datetime) -> Decision:
         if rival is not None:
             return skip(lost_to(rival, intent.priority), "lost_priority", chosen)
 
-    hit = _caps(intent, facts, now)
+    hit = _caps(intent, facts, rules, now)
     if hit is not None:
         label = hit.rule.label()
         counted = f"frequency cap {label} reached ({hit.count} in the last {hit.rule.window})"
@@ -357,13 +363,13 @@ def candidates(intent: SendIntent, facts: Facts) -> list[ChannelFacts]:
 
 
 def _choose(
-    intent: SendIntent, facts: Facts, now: datetime
+    intent: SendIntent, facts: Facts, rules: tuple[CapRule, ...], now: datetime
 ) -> tuple[str | None, str, list[str], list[tuple[str, str]]]:
     """(channel, why it, the ones passed over as text, (code, text) of every refusal)."""
     refusals: list[tuple[str, str]] = []
     tried = list(candidates(intent, facts))
     for index, option in enumerate(tried):
-        refused = _refusal(intent, facts, option, now)
+        refused = _refusal(intent, facts, rules, option, now)
         if refused is not None:
             refusals.append(refused)
             continue
@@ -372,7 +378,11 @@ def _choose(
 
 
 def _refusal(
-    intent: SendIntent, facts: Facts, option: ChannelFacts, now: datetime
+    intent: SendIntent,
+    facts: Facts,
+    rules: tuple[CapRule, ...],
+    option: ChannelFacts,
+    now: datetime,
 ) -> tuple[str, str] | None:
     name = option.channel
     if not option.reachable and option.refusal is None:
@@ -381,15 +391,15 @@ def _refusal(
         return "channel_rule", f"{name}: {option.refusal}"
     if not option.allowed:
         return "no_consent", f"{name}: {option.consent_reason or 'no consent'}"
-    if intent.purpose not in BYPASS:
+    if rules and intent.purpose not in BYPASS:
         own = [
             r
             for r in applicable(
-                facts.rules(), purpose=intent.purpose, category=intent.category, channel=name
+                rules, purpose=intent.purpose, category=intent.category, channel=name
             )
             if r.channel == name
         ]
-        hit = check_caps(own, _counted(facts.recent), now)
+        hit = check_caps(own, _counted(facts.recent), now) if own else None
         if hit is not None:
             return "frequency_cap", (
                 f"{name}: frequency cap {hit.rule.label()} reached "
@@ -482,16 +492,16 @@ def _counted(recent: Sequence[PastSend]) -> list[Counted]:
     ]
 
 
-def _caps(intent: SendIntent, facts: Facts, now: datetime) -> CapHit | None:
+def _caps(
+    intent: SendIntent, facts: Facts, rules: tuple[CapRule, ...], now: datetime
+) -> CapHit | None:
     """The binding cap over every channel together (the business's and the customer's)."""
-    rules = [
+    overall = [
         r
-        for r in applicable(
-            facts.rules(), purpose=intent.purpose, category=intent.category, channel=None
-        )
+        for r in applicable(rules, purpose=intent.purpose, category=intent.category, channel=None)
         if r.channel is None
     ]
-    return check_caps(rules, _counted(facts.recent), now)
+    return check_caps(overall, _counted(facts.recent), now) if overall else None
 
 
 # -- time --------------------------------------------------------------------------------
@@ -536,6 +546,7 @@ def _zone(facts: Facts) -> tuple[str, ZoneInfo]:
     return "UTC", ZoneInfo("UTC")
 
 
+@lru_cache(maxsize=4096)
 def _utc(moment: datetime) -> str:
     return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
