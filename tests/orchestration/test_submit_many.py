@@ -482,6 +482,40 @@ def test_an_empty_batch_decides_nothing(make_world: Callable[[], World]) -> None
     assert table_counts(world.services, *TABLES) == dict.fromkeys(TABLES, 0)
 
 
+def test_a_message_keeps_its_identifier_s_sealed_value_and_alike_intents_share_a_column(
+    make_world: Callable[[], World],
+) -> None:
+    world = make_world()
+    assert world.services.cipher.enabled
+    ana = world.customer("ana", phone="+5511900000001")
+    bia = world.customer("bia", phone="+5511900000002")
+    service = {"purpose": "service", "channels": ("sms",)}
+
+    got = world.submit_many(intent(ana, "a-1", **service), intent(bia, "b-1", **service))
+
+    assert [(d.outcome, d.channel) for d in got] == [("send", "sms"), ("send", "sms")]
+    with world.services.engines.main.connect() as conn:
+        sealed = {
+            r.profile_id: r.value
+            for r in conn.execute(
+                sa.text("SELECT profile_id, value FROM identifiers WHERE kind = 'phone'")
+            )
+        }
+        stored = {
+            r.customer_id: (r.to_kind, r.to_value)
+            for r in conn.execute(
+                sa.text("SELECT customer_id, to_kind, to_value FROM send_messages")
+            )
+        }
+        intents = conn.execute(sa.text("SELECT intent FROM sends ORDER BY send_id")).scalars().all()
+    assert all(value.startswith("enc:v1:") for value in sealed.values())
+    assert stored == {ana: ("phone", sealed[ana]), bia: ("phone", sealed[bia])}
+    opened = {c: world.services.cipher.open(value) for c, (_, value) in stored.items()}
+    assert opened == {ana: "+5511900000001", bia: "+5511900000002"}
+    assert len(intents) == 2
+    assert intents[0] == intents[1]
+
+
 def test_a_suppression_bars_an_identifier_whose_look_up_hash_is_not_stored_yet(
     make_world: Callable[[], World],
 ) -> None:

@@ -2,13 +2,12 @@
 
 SQLAlchemy's executemany builds a parameter dict per row through the compiler; for tens of
 thousands of rows a second that dominates. Here the INSERT is rendered once per table,
-dialect and set of columns; values are taken with one `itemgetter` per row and only the
-columns whose type converts values (JSON, datetimes) go through their bind processor, the
-same conversion SQLAlchemy applies.
+dialect and set of columns; values are taken with one `itemgetter` per row, and only the
+columns whose type converts values (JSON, datetimes) go through their bind processor, a whole
+column at a time: the same conversion SQLAlchemy applies.
 """
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
@@ -16,7 +15,9 @@ import orjson
 import sqlalchemy as sa
 
 Processor = Callable[[Any], Any]
-_Plan = tuple[str, list[str], Callable[[Mapping[str, Any]], Any], list[tuple[int, Processor]]]
+_Converter = Callable[[Sequence[Any]], list[Any]]
+"""Converts a whole column of values (one per row) at once."""
+_Plan = tuple[str, list[str], Callable[[Mapping[str, Any]], Any], list[tuple[int, _Converter]]]
 _plans: dict[tuple[str, str, tuple[str, ...]], _Plan] = {}
 
 
@@ -28,29 +29,36 @@ def _json_text(value: Any) -> str | None:
     return orjson.dumps(value).decode()
 
 
-def _memo(processor: Processor) -> Processor:
-    """Datetimes repeat within a batch (`created_at` = the batch's now, a deferral's end):
-    convert each run of equal ones once."""
-    last: list[Any] = [None, None]
+def _processor(column: sa.Column[Any], dialect: sa.Dialect) -> _Converter | None:
+    if dialect.name == "sqlite" and isinstance(column.type, sa.JSON):
+        return _each(_json_text)
+    processor: Processor | None = column.type._cached_bind_processor(dialect)
+    if processor is None:
+        return None
+    if isinstance(column.type, sa.types.TypeDecorator):
+        return _distinct(processor)
+    return _each(processor)
 
-    def convert(value: datetime | None) -> Any:
-        held = last[0]
-        if value is not held and not (
-            type(value) is datetime and type(held) is datetime and value == held
-        ):
-            last[0], last[1] = value, processor(value)
-        return last[1]
+
+def _each(processor: Processor) -> _Converter:
+    def convert(values: Sequence[Any]) -> list[Any]:
+        return list(map(processor, values))
 
     return convert
 
 
-def _processor(column: sa.Column[Any], dialect: sa.Dialect) -> Processor | None:
-    if dialect.name == "sqlite" and isinstance(column.type, sa.JSON):
-        return _json_text
-    processor: Processor | None = column.type._cached_bind_processor(dialect)
-    if processor is not None and isinstance(column.type, sa.types.TypeDecorator):
-        return _memo(processor)
-    return processor
+def _distinct(processor: Processor) -> _Converter:
+    """Datetimes repeat within a batch (`created_at` is the batch's now, a deferral's end is
+    shared): each distinct value of the column is converted once."""
+
+    def convert(values: Sequence[Any]) -> list[Any]:
+        try:
+            converted = {value: processor(value) for value in set(values)}
+        except TypeError:  # an unhashable value
+            return list(map(processor, values))
+        return list(map(converted.__getitem__, values))
+
+    return convert
 
 
 def _plan(table: sa.Table, dialect: sa.Dialect, keys: tuple[str, ...]) -> _Plan:
@@ -74,15 +82,13 @@ def _plan(table: sa.Table, dialect: sa.Dialect, keys: tuple[str, ...]) -> _Plan:
 
 def _params(rows: Sequence[Mapping[str, Any]], plan: _Plan) -> list[Any]:
     _, _, getter, converters = plan
+    params = list(map(getter, rows))
     if not converters:
-        return [getter(row) for row in rows]
-    params = []
-    for row in rows:
-        values = list(getter(row))
-        for index, convert in converters:
-            values[index] = convert(values[index])
-        params.append(tuple(values))
-    return params
+        return params
+    columns: list[Sequence[Any]] = list(zip(*params, strict=True))
+    for index, convert in converters:
+        columns[index] = convert(columns[index])
+    return list(zip(*columns, strict=True))
 
 
 def insert_many(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -33,6 +33,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
 from omnicx.conversations.store import SqlConversationRepository
@@ -140,6 +141,11 @@ class _Batch:
         self.events: list[MessageDecided] = []
         """Raised once the batch is written, in the order `submit` raises them."""
         self.outbox: list[dict[str, Any]] = []
+        self.shapes: dict[tuple[Any, ...], tuple[Any, orjson.Fragment]] = {}
+        """The `intent` column of each distinct (channels, content, fallback, end)."""
+        self.tokens: dict[tuple[str, str, str], str] = {}
+        """(customer, kind, value) -> the identifier's sealed value as stored: a message's
+        address keeps it instead of being sealed again."""
 
     def run(self, intents: list[SendIntent]) -> list[Decision]:
         self._check(intents)
@@ -213,9 +219,18 @@ class _Batch:
             return
         found = self.profiles.members_of(roots)
         members = {root: found.get(root) or [root] for root in roots}
-        held = self.profiles.held_hashed(roots)
-        identifiers = {root: [(k, v) for k, v, _ in held.get(root, ())] for root in roots}
-        hashed = {root: {(k, h) for k, _, h in held.get(root, ())} for root in roots}
+        held = self.profiles.held_sealed(roots)
+        identifiers: dict[str, list[tuple[str, str]]] = {root: [] for root in roots}
+        hashed: dict[str, set[tuple[str, str]]] = {root: set() for root in roots}
+        keep = self.sending.cipher.enabled
+        tokens = self.tokens
+        for root, rows in held.items():
+            ids, blinds = identifiers[root], hashed[root]
+            for kind, value, blind, token in rows:
+                ids.append((kind, value))
+                blinds.add((kind, blind))
+                if keep and token is not None:
+                    tokens[(root, kind, value)] = token
         traits = self.profiles.current_traits(roots)
         contacts = contacts_of(sending.rules, self.uow, members, identifiers, hashed)
         owners = {m: root for root, ids in members.items() for m in ids}
@@ -267,7 +282,7 @@ class _Batch:
         )
         decision = decide(intent, facts, now)
         row = self.repo.send_row(
-            ref, intent, root, now, self.broadcast_id, self._sealed(intent.content)
+            ref, intent, root, now, self.broadcast_id, intent_value=self._intent_value(intent)
         )
         send = self.sends[ref] = _Send(row)
         self._record(ref, intent.send_id, root, intent.origin, decision)
@@ -275,13 +290,15 @@ class _Batch:
             channel = decision.channel
             assert channel is not None
             message_id = new_id()
+            to = addresses[channel]
             send.messages.append(
                 {
                     "id": message_id,
                     "send_ref": ref,
                     "customer_id": root,
                     "channel": channel,
-                    "to": addresses[channel],
+                    "to": to,
+                    "to_sealed": self.tokens.get((root, *to)),
                     "status": "queued",
                     "created_at": now,
                     "updated_at": now,
@@ -340,6 +357,20 @@ class _Batch:
             held = self.sealed[key] = (
                 dict(content.variables),
                 self.repo.sealed_content(content),
+            )
+        return held[1]
+
+    def _intent_value(self, intent: SendIntent) -> orjson.Fragment:
+        """The send's `intent` column, serialized once for all the intents alike but for
+        their customer (a broadcast's)."""
+        sealed = self._sealed(intent.content)
+        shape = (intent.channels, id(sealed), intent.fallback_after_seconds, intent.not_after)
+        held = self.shapes.get(shape)
+        if held is None:
+            # The sealed content is held beside its column so that its id is not reused.
+            held = self.shapes[shape] = (
+                sealed,
+                orjson.Fragment(orjson.dumps(self.repo.intent_json(intent, sealed))),
             )
         return held[1]
 

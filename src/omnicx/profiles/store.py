@@ -503,20 +503,31 @@ class SqlProfileRepository:
     def held_hashed(self, root_ids: Collection[str]) -> dict[str, list[tuple[str, str, str]]]:
         """`held_identifiers` with each identifier's look-up hash, `blind(kind, value)`, as
         stored (computed for a row the sealing pass has not hashed yet)."""
+        return {
+            root: [(kind, value, hashed) for kind, value, hashed, _ in held]
+            for root, held in self.held_sealed(root_ids).items()
+        }
+
+    def held_sealed(
+        self, root_ids: Collection[str]
+    ) -> dict[str, list[tuple[str, str, str, str | None]]]:
+        """`held_hashed` with each identifier's value as stored when it is sealed (None when
+        it is not): a copy of the address elsewhere can keep that token instead of sealing
+        the value again."""
         rows = select_in(
             self.conn,
             "SELECT profile_id, kind, value, value_hash FROM identifiers "
             "WHERE profile_id IN ({marks}) ORDER BY id",
             sorted(set(root_ids)),
         )
-        found: dict[str, list[tuple[str, str, str]]] = {}
+        found: dict[str, list[tuple[str, str, str, str | None]]] = {}
         is_sealed, open_ = self.cipher.is_sealed, self.cipher.open
-        for profile_id, kind, value, hashed in rows:
-            if is_sealed(value):
-                value = open_(value)
+        for profile_id, kind, stored, hashed in rows:
+            token = stored if is_sealed(stored) else None
+            value = stored if token is None else open_(token)
             if not hashed:
                 hashed = self.value_hash(Identifier(kind, value))
-            found.setdefault(profile_id, []).append((kind, value, hashed))
+            found.setdefault(profile_id, []).append((kind, value, hashed, token))
         return found
 
     def trait_history(self, member_ids: Iterable[str]) -> list[dict[str, Any]]:
