@@ -135,6 +135,8 @@ class _Batch:
         self.sealed: dict[tuple[str | None, ...], tuple[Mapping[str, Any], Any]] = {}
         """The content sealed once per distinct content (a broadcast's intents share one)."""
         self.canonical: dict[str, str] = {}
+        self.members: dict[str, list[str]] = {}
+        """Each customer's root -> the ids of the profiles standing for them."""
         self.customers: dict[str, _Customer] = {}
         self.sends: dict[str, _Send] = {}
         self.decisions: list[dict[str, Any]] = []
@@ -163,7 +165,9 @@ class _Batch:
         repo = self.repo
         existing = repo.by_send_ids({i.send_id for i in intents})
         latest = repo.latest_decisions([s.id for s in existing.values()])
-        self.canonical = self.profiles.canonical_ids({i.customer_id for i in intents})
+        self.canonical, self.members = self.profiles.canonical_with_members(
+            {i.customer_id for i in intents}
+        )
         seen: set[str] = set()
         for intent in intents:
             check_intent(intent)
@@ -217,7 +221,7 @@ class _Batch:
         roots = sorted(intents)
         if not roots:
             return
-        found = self.profiles.members_of(roots)
+        found = self.members
         members = {root: found.get(root) or [root] for root in roots}
         held = self.profiles.held_sealed(roots)
         identifiers: dict[str, list[tuple[str, str]]] = {root: [] for root in roots}

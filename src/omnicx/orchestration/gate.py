@@ -320,17 +320,15 @@ def decide(intent: SendIntent, facts: Facts, now: datetime) -> Decision:
             hit.frees_at,
         )
 
-    zone_name, zone = _zone(facts)
     hours = facts.quiet_hours or facts.policy.quiet_hours
     if hours is not None:
-        until = quiet_until(now, zone, hours)
-        if until is not None:
-            start, end = hours
-            local = until.astimezone(zone)
-            quiet = f"quiet hours {start:%H:%M}-{end:%H:%M} {zone_name}"
+        zone_name, zone = _zone(facts)
+        quiet = _quiet(now, zone_name, zone, hours)
+        if quiet is not None:
+            until, span, local = quiet
             if intent.not_after is not None and until > intent.not_after:
                 return skip(
-                    f"{quiet} until {local:%H:%M}; the message is stale after "
+                    f"{span} until {local}; the message is stale after "
                     f"{_utc(intent.not_after)}: skipped",
                     "stale",
                     chosen,
@@ -338,7 +336,7 @@ def decide(intent: SendIntent, facts: Facts, now: datetime) -> Decision:
             return result(
                 "defer",
                 chosen,
-                f"{quiet}: deferred to {local:%H:%M} local time ({_utc(until)})",
+                f"{span}: deferred to {local} local time ({_utc(until)})",
                 "quiet_hours",
                 until,
             )
@@ -544,6 +542,24 @@ def _zone(facts: Facts) -> tuple[str, ZoneInfo]:
         if zone is not None and name:
             return name, zone
     return "UTC", ZoneInfo("UTC")
+
+
+@lru_cache(maxsize=4096)
+def _quiet(
+    now: datetime, zone_name: str, zone: ZoneInfo, hours: tuple[time, time]
+) -> tuple[datetime, str, str] | None:
+    """(when the quiet hours around `now` end, "quiet hours 21:00-08:00 <zone>", that end on
+    the local clock), or None outside them. Cached: a batch decides at one instant for
+    customers who share their zones and hours."""
+    until = quiet_until(now, zone, hours)
+    if until is None:
+        return None
+    start, end = hours
+    return (
+        until,
+        f"quiet hours {start:%H:%M}-{end:%H:%M} {zone_name}",
+        f"{until.astimezone(zone):%H:%M}",
+    )
 
 
 @lru_cache(maxsize=4096)

@@ -479,6 +479,30 @@ class SqlProfileRepository:
         )
         return dict(rows)
 
+    def canonical_with_members(
+        self, profile_ids: Collection[str]
+    ) -> tuple[dict[str, str], dict[str, list[str]]]:
+        """`canonical_ids` of `profile_ids` and `members_of` their roots, in one statement."""
+        rows = select_in(
+            self.conn,
+            "SELECT id, canonical_id FROM profiles WHERE canonical_id IN "
+            "(SELECT canonical_id FROM profiles WHERE id IN ({marks}))",
+            sorted(set(profile_ids)),
+        )
+        wanted = set(profile_ids)
+        canonical: dict[str, str] = {}
+        members: dict[str, list[str]] = {}
+        seen: set[str] = set()
+        for profile_id, root in rows:
+            if profile_id in wanted:
+                canonical[profile_id] = root
+            if profile_id not in seen:  # a root reached from two chunks of ids
+                seen.add(profile_id)
+                members.setdefault(root, []).append(profile_id)
+        for ids in members.values():
+            ids.sort()
+        return canonical, members
+
     def members_of(self, root_ids: Collection[str]) -> dict[str, list[str]]:
         """`members` of many roots: root -> its profiles' ids, sorted (empty lists left out)."""
         rows = select_in(
