@@ -327,6 +327,69 @@ def test_the_list_filters_and_pages_with_a_cursor(
     assert unknown.json()["error"]["code"] == "customer_not_found"
 
 
+def test_the_list_takes_the_inbox_filters_and_refuses_bad_ones(
+    client: TestClient, services: Services, clock: FixedClock, admin: dict[str, str]
+) -> None:
+    ana = receive(services, "sms", ANA_PHONE, "SM1", "ana")
+    clock.advance(timedelta(minutes=1))
+    bea = receive(services, "email", BEA, "<b1@x>", "bea")
+    clock.advance(timedelta(minutes=1))
+    cid = receive(services, "whatsapp", (("phone", "+5511977776666"),), "w1", "cid")
+    with services.uow() as uow:
+        assign(
+            services.conversations(uow),
+            bea.conversation_id,
+            team_id="team-1",
+            assignee_id="agent-7",
+            now=uow.clock.now(),
+            raise_event=uow.raise_event,
+        )
+        repo = services.conversations(uow)
+        repo.update(ana.conversation_id, sla={"state": "breached", "due_at": None, "clocks": {}})
+        repo.update(cid.conversation_id, sla={"state": "running", "due_at": None, "clocks": {}})
+        uow.commit()
+    for receipt, reason in ((ana, "delivery"), (bea, "delivery"), (cid, "payment")):
+        patched = client.patch(
+            f"/api/conversations/{receipt.conversation_id}",
+            json={"contact_reason": reason},
+            headers=admin,
+        )
+        assert patched.status_code == 200, patched.text
+
+    def ids(**params: Any) -> list[str]:
+        response = client.get("/api/conversations", params=params, headers=admin)
+        assert response.status_code == 200, response.text
+        return [c["id"] for c in response.json()["items"]]
+
+    assert ids(unassigned="true") == [cid.conversation_id, ana.conversation_id]
+    assert ids(contact_reason="delivery") == [bea.conversation_id, ana.conversation_id]
+    assert ids(sla_state="breached") == [ana.conversation_id]
+    assert ids(sla_state="running", contact_reason="payment") == [cid.conversation_id]
+    assert ids(unassigned="true", contact_reason="delivery") == [ana.conversation_id]
+    assert ids(sla_state="met") == []
+
+    def refused(status: int, **params: Any) -> dict[str, Any]:
+        response = client.get("/api/conversations", params=params, headers=admin)
+        assert response.status_code == status, response.text
+        body: dict[str, Any] = response.json()["error"]
+        return body
+
+    assert refused(400, contact_reason="weather") == {
+        "code": "unknown_contact_reason",
+        "message": "contact_reason 'weather' is not one of: "
+        + ", ".join(services.settings.contact_reasons),
+        "field": "contact_reason",
+    }
+    assert refused(400, unassigned="true", assignee_id="agent-7") == {
+        "code": "conflicting_filters",
+        "message": "unassigned and assignee_id cannot be asked together",
+        "field": "unassigned",
+    }
+    assert refused(422, sla_state="late")["message"] == (
+        "sla_state: Input should be 'breached', 'warning', 'running', 'paused' or 'met'"
+    )
+
+
 def test_a_customers_conversations_are_listed_under_the_customer(
     client: TestClient, services: Services, admin: dict[str, str]
 ) -> None:

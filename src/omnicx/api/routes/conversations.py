@@ -15,7 +15,7 @@ tells the audit trail whose data left (`request.state.audit_customers`).
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
@@ -76,6 +76,9 @@ def _page(
     label: str | None,
     cursor: str | None,
     limit: int,
+    unassigned: bool = False,
+    contact_reason: str | None = None,
+    sla_state: str | None = None,
 ) -> ConversationsPublic:
     after = _cursor(cursor)
     found = services.conversations(uow).search(
@@ -87,6 +90,9 @@ def _page(
         label=label.strip().lower() if label is not None else None,
         after=after,
         limit=limit + 1,
+        unassigned=unassigned,
+        contact_reason=contact_reason,
+        sla_state=sla_state,
     )
     page = found[:limit]
     next_cursor = None
@@ -116,13 +122,16 @@ Channel = Annotated[
     Query(min_length=1, max_length=40, description="Conversations with a message on it."),
 ]
 Cursor = Annotated[str | None, Query(max_length=100, description="`next` of the previous page.")]
+SlaStateName = Literal["breached", "warning", "running", "paused", "met"]
 
 
 @router.get(
     "/conversations",
     response_model=ConversationsPublic,
     summary="List conversations, latest activity first",
-    responses=error_responses(404, 410),
+    description="The filters of the agents' inbox: status, channel, assignee or unassigned, "
+    "team, customer, label, contact reason and SLA state; they combine.",
+    responses=error_responses(400, 404, 410),
 )
 def list_conversations(
     request: Request,
@@ -134,9 +143,36 @@ def list_conversations(
     team_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     customer_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     label: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    unassigned: Annotated[
+        bool, Query(description="Only the conversations no agent holds (not with assignee_id).")
+    ] = False,
+    contact_reason: Annotated[
+        str | None,
+        Query(min_length=1, max_length=100, description="One of the configured contact reasons."),
+    ] = None,
+    sla_state: Annotated[
+        SlaStateName | None,
+        Query(
+            description="The state of the conversation's SLA clocks: breached, warning (due "
+            "soon), running, paused or met."
+        ),
+    ] = None,
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> ConversationsPublic:
+    if unassigned and assignee_id is not None:
+        raise Invalid(
+            "conflicting_filters",
+            "unassigned and assignee_id cannot be asked together",
+            "unassigned",
+        )
+    if contact_reason is not None and contact_reason not in services.settings.contact_reasons:
+        known = ", ".join(services.settings.contact_reasons)
+        raise Invalid(
+            "unknown_contact_reason",
+            f"contact_reason {contact_reason!r} is not one of: {known}",
+            "contact_reason",
+        )
     with services.uow(write=False) as uow:
         root = (
             _customer_root(services, uow, customer_id, "customer_id")
@@ -154,6 +190,9 @@ def list_conversations(
             label=label,
             cursor=cursor,
             limit=limit,
+            unassigned=unassigned,
+            contact_reason=contact_reason,
+            sla_state=sla_state,
         )
     audit_customers(request, [c.customer_id or "" for c in page.items])
     return page
