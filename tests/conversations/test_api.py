@@ -263,9 +263,9 @@ def test_messages_page_by_position(
     }
 
 
-def test_the_list_filters_and_pages_with_a_cursor(
-    client: TestClient, services: Services, clock: FixedClock, admin: dict[str, str]
-) -> None:
+def three_conversations(services: Services, clock: FixedClock) -> tuple[Receipt, ...]:
+    """Ana's by SMS, Bea's by email (assigned to agent-7 of team-1), Cid's by WhatsApp, a
+    minute apart."""
     ana = receive(services, "sms", ANA_PHONE, "SM1", "ana")
     clock.advance(timedelta(minutes=1))
     bea = receive(services, "email", BEA, "<b1@x>", "bea")
@@ -281,6 +281,13 @@ def test_the_list_filters_and_pages_with_a_cursor(
             raise_event=uow.raise_event,
         )
         uow.commit()
+    return ana, bea, cid
+
+
+def test_the_list_filters_and_pages_with_a_cursor(
+    client: TestClient, services: Services, clock: FixedClock, admin: dict[str, str]
+) -> None:
+    ana, bea, cid = three_conversations(services, clock)
     client.patch(
         f"/api/conversations/{ana.conversation_id}", json={"labels": ["VIP"]}, headers=admin
     )
@@ -330,20 +337,8 @@ def test_the_list_filters_and_pages_with_a_cursor(
 def test_the_list_takes_the_inbox_filters_and_refuses_bad_ones(
     client: TestClient, services: Services, clock: FixedClock, admin: dict[str, str]
 ) -> None:
-    ana = receive(services, "sms", ANA_PHONE, "SM1", "ana")
-    clock.advance(timedelta(minutes=1))
-    bea = receive(services, "email", BEA, "<b1@x>", "bea")
-    clock.advance(timedelta(minutes=1))
-    cid = receive(services, "whatsapp", (("phone", "+5511977776666"),), "w1", "cid")
+    ana, bea, cid = three_conversations(services, clock)
     with services.uow() as uow:
-        assign(
-            services.conversations(uow),
-            bea.conversation_id,
-            team_id="team-1",
-            assignee_id="agent-7",
-            now=uow.clock.now(),
-            raise_event=uow.raise_event,
-        )
         repo = services.conversations(uow)
         repo.update(ana.conversation_id, sla={"state": "breached", "due_at": None, "clocks": {}})
         repo.update(cid.conversation_id, sla={"state": "running", "due_at": None, "clocks": {}})

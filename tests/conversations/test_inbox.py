@@ -17,6 +17,8 @@ from omnicx.conversations import (
 )
 from omnicx.conversations.services import change_status, merge, split
 from omnicx.kernel import Conflict
+from omnicx.kernel.moments import micros
+from omnicx.profiles import ProfileWriter
 from tests.conftest import table_counts
 
 AGENT = principal_for_role("user", "agent-1", "Agent One", "agent")
@@ -71,6 +73,88 @@ def test_a_second_channel_joins_the_same_conversation(services: Services) -> Non
     assert conversation is not None
     assert conversation.channels == ("email", "sms")
     assert conversation.last_inbound_channel == "sms"
+
+
+def name_of(services: Services, customer_id: str) -> tuple[str | None, dict[str, object]]:
+    with services.uow(write=False) as uow:
+        profiles = services.profiles(uow)
+        profile = profiles.get(customer_id)
+        traits = {k: (t.value, t.channel) for k, t in profiles.traits_of(customer_id).items()}
+    assert profile is not None
+    return profile.display_name, traits
+
+
+def test_the_name_a_sender_shows_names_a_customer_who_has_none(services: Services) -> None:
+    first = services.receive_inbound(
+        inbound("whatsapp", ANA_BOTH, "wamid.1", sender_name="  Ana   Souza ")
+    )
+    # A later message under another name, on any channel, does not rename her.
+    again = services.receive_inbound(
+        inbound("email", ANA_EMAIL, "<m2@x>", sender_name="A. Souza (work)")
+    )
+
+    assert again.customer_id == first.customer_id
+    assert name_of(services, first.customer_id) == (
+        "Ana Souza",
+        {"name": ("Ana Souza", "whatsapp")},
+    )
+    with services.uow(write=False) as uow:
+        history = services.profiles(uow).trait_history([first.customer_id])
+    assert [(h["key"], h["value"], h["channel"]) for h in history] == [
+        ("name", "Ana Souza", "whatsapp")
+    ]
+
+    # The shop's own data replaces the shown name, even an import dated a year before it.
+    with services.uow() as uow:
+        writer = ProfileWriter(
+            services.profiles(uow), services.rules, uow.clock.now(), uow.raise_event
+        )
+        writer.set_traits(
+            first.customer_id,
+            {"name": "Ana Beatriz Souza"},
+            ts=micros(uow.clock.now() - timedelta(days=365)),
+            channel="web",
+            source_id=None,
+            event_id=None,
+        )
+        writer.flush()
+        uow.commit()
+    assert name_of(services, first.customer_id) == (
+        "Ana Beatriz Souza",
+        {"name": ("Ana Beatriz Souza", "web")},
+    )
+
+
+def test_a_name_the_shop_knows_is_kept_and_a_blank_sender_name_is_ignored(
+    services: Services,
+) -> None:
+    unnamed = services.receive_inbound(inbound("sms", (("phone", "+5511977776666"),), "SM1"))
+    blank = services.receive_inbound(
+        inbound("sms", (("phone", "+5511977776666"),), "SM2", sender_name="   ")
+    )
+    assert blank.customer_id == unnamed.customer_id
+    assert name_of(services, unnamed.customer_id) == (None, {})
+
+    known = services.receive_inbound(inbound("email", ANA_EMAIL, "<m1@x>"))
+    with services.uow() as uow:
+        writer = ProfileWriter(
+            services.profiles(uow), services.rules, uow.clock.now(), uow.raise_event
+        )
+        writer.set_traits(
+            known.customer_id,
+            {"first_name": "Ana", "last_name": "Lima"},
+            ts=micros(uow.clock.now()),
+            channel="web",
+            source_id=None,
+            event_id=None,
+        )
+        writer.flush()
+        uow.commit()
+    services.receive_inbound(inbound("email", ANA_EMAIL, "<m2@x>", sender_name="Someone Else"))
+
+    display, traits = name_of(services, known.customer_id)
+    assert display == "Ana Lima"
+    assert traits == {"first_name": ("Ana", "web"), "last_name": ("Lima", "web")}
 
 
 def test_bodies_and_attachments_are_sealed_at_rest(services: Services) -> None:

@@ -142,6 +142,13 @@ class Inbox:
             raise Invalid(
                 "sender_blocked", "the sender's identifiers are on the blocked list", "sender"
             )
+        writer.name_if_unnamed(
+            customer_id,
+            inbound.sender_name,
+            ts=micros(inbound.received_at),
+            channel=inbound.channel,
+            event_id=event_id,
+        )
         writer.flush()
         receipt, message = services.receive(
             repo,

@@ -22,6 +22,9 @@ _UNKNOWN = "\0unknown"
 """Marks an identifier not looked up yet (None means looked up and unknown)."""
 
 NAME_KEYS = frozenset({"name", "firstName", "first_name", "lastName", "last_name"})
+SHOWN_NAME = "channel_name"
+"""`source_id` of a name taken from what the customer shows on a channel: any other write of
+the trait replaces it, whatever its time (an import of older data included)."""
 
 
 class ProfileWriter:
@@ -294,7 +297,7 @@ class ProfileWriter:
                         "created_at": self.now,
                     }
                 )
-            if old is not None and old.ts > ts:
+            if old is not None and old.ts > ts and old.source_id != SHOWN_NAME:
                 continue  # an older write: history only
             new = TraitValue(value, ts, channel, source_id, event_id)
             if old is None or old.value != value:
@@ -303,6 +306,31 @@ class ProfileWriter:
                     self._contacts.setdefault(profile_id, {})[key] = contacts[key]
             current[key] = new
             dirty.add(key)
+
+    def name_if_unnamed(
+        self, profile_id: str, name: str | None, *, ts: int, channel: str, event_id: int | None
+    ) -> bool:
+        """The name a customer shows on a channel (a WhatsApp or Telegram profile name, an
+        email's display name) becomes their `name` trait when they have no name yet; a name
+        already known, from the shop's own data or an earlier message, is never replaced, and
+        the shop's own data replaces it later, even when dated before it (`SHOWN_NAME`).
+        Whether it was taken."""
+        name = " ".join((name or "").split())[:200]
+        if not name:
+            return False
+        self._load({profile_id} - self._loaded)
+        known = self._traits.get(profile_id, {})
+        if any(_text(known[k].value) for k in NAME_KEYS if k in known):
+            return False
+        self.set_traits(
+            profile_id,
+            {"name": name},
+            ts=ts,
+            channel=channel,
+            source_id=SHOWN_NAME,
+            event_id=event_id,
+        )
+        return True
 
     def _record_change(
         self, profile_id: str, key: str, old: TraitValue | None, new: TraitValue
