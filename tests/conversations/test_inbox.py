@@ -2,6 +2,7 @@
 
 import threading
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -75,7 +76,7 @@ def test_a_second_channel_joins_the_same_conversation(services: Services) -> Non
     assert conversation.last_inbound_channel == "sms"
 
 
-def name_of(services: Services, customer_id: str) -> tuple[str | None, dict[str, object]]:
+def name_of(services: Services, customer_id: str) -> tuple[str | None, dict[str, tuple[Any, str]]]:
     with services.uow(write=False) as uow:
         profiles = services.profiles(uow)
         profile = profiles.get(customer_id)
