@@ -517,27 +517,13 @@ class SqlProfileRepository:
             ids.sort()
         return found
 
-    def held_identifiers(self, root_ids: Collection[str]) -> dict[str, list[tuple[str, str]]]:
-        """(kind, value) of `identifiers_of` for many roots, in the same order."""
-        return {
-            root: [(kind, value) for kind, value, _ in held]
-            for root, held in self.held_hashed(root_ids).items()
-        }
-
-    def held_hashed(self, root_ids: Collection[str]) -> dict[str, list[tuple[str, str, str]]]:
-        """`held_identifiers` with each identifier's look-up hash, `blind(kind, value)`, as
-        stored (computed for a row the sealing pass has not hashed yet)."""
-        return {
-            root: [(kind, value, hashed) for kind, value, hashed, _ in held]
-            for root, held in self.held_sealed(root_ids).items()
-        }
-
     def held_sealed(
         self, root_ids: Collection[str]
     ) -> dict[str, list[tuple[str, str, str, str | None]]]:
-        """`held_hashed` with each identifier's value as stored when it is sealed (None when
-        it is not): a copy of the address elsewhere can keep that token instead of sealing
-        the value again."""
+        """Each root's identifiers as `identifiers_of` orders them: (kind, value, look-up hash
+        `blind(kind, value)` as stored, or computed for a row the sealing pass has not hashed
+        yet, the value as stored when it is sealed or None): a copy of the address elsewhere
+        can keep that token instead of sealing the value again."""
         rows = select_in(
             self.conn,
             "SELECT profile_id, kind, value, value_hash FROM identifiers "

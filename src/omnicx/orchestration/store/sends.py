@@ -318,11 +318,10 @@ class SqlSendRepository:
         customer_id: str,
         now: datetime,
         broadcast_id: str | None,
-        sealed: Any = None,
         intent_value: Any = None,
     ) -> dict[str, Any]:
-        """The row `claim_send` inserts ("deciding"); `sealed` as in `intent_json`, or the
-        whole `intent_value` already made (the intents of a broadcast share one)."""
+        """The row `claim_send` inserts ("deciding"); `intent_value` is its `intent_json`
+        when already made (the intents of a broadcast share one)."""
         return {
             "id": send_ref,
             "send_id": intent.send_id,
@@ -332,7 +331,7 @@ class SqlSendRepository:
             "priority": intent.priority,
             "origin": intent.origin,
             "broadcast_id": broadcast_id,
-            "intent": self.intent_json(intent, sealed) if intent_value is None else intent_value,
+            "intent": self.intent_json(intent) if intent_value is None else intent_value,
             "status": "deciding",
             "channel": None,
             "code": "",
