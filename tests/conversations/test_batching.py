@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from omnicx.bootstrap import Services, build
 from omnicx.config import Settings
@@ -182,3 +183,55 @@ def test_a_message_undone_with_its_savepoint_is_not_read_back(services: Services
     assert isinstance(second, Receipt)
     assert later == [None]
     assert table_counts(services, "messages") == {"messages": 1}
+
+
+def test_a_batch_brings_the_read_models_up_to_date_once_without_its_undone_messages(
+    services: Services,
+) -> None:
+    def react(event: MessageReceived, uow: object) -> None:
+        if event.message_id == boom[0]:
+            raise RuntimeError("a reaction failed")
+
+    boom: list[str] = [""]
+    services.bus.subscribe(MessageReceived, react)
+    original = services._inbox()._receive
+
+    def receive(uow: Any, inbound: InboundMessage, observed: Any) -> Receipt:
+        receipt = original(uow, inbound, observed)
+        if inbound.provider_message_id == "SM2":
+            boom[0] = receipt.message_id  # undone after its rows and facts were written
+        return receipt
+
+    services._inbox()._receive = receive  # type: ignore[method-assign]
+    counters: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        if statement.startswith("INSERT INTO analytics_channel_days"):
+            counters.append(statement)
+
+    sa.event.listen(services.engines.main, "before_cursor_execute", count)
+    try:
+        results = services._inbox().receive_many(
+            [
+                sms("+5511911110001", "SM1"),
+                sms("+5511911110002", "SM2"),
+                sms("+5511911110001", "SM3"),
+                sms("+5511911110004", "SM4"),
+            ]
+        )
+    finally:
+        sa.event.remove(services.engines.main, "before_cursor_execute", count)
+
+    assert [type(r).__name__ for r in results] == ["Receipt", "RuntimeError", "Receipt", "Receipt"]
+    assert len(counters) == 1  # one upsert of the day's counters for the whole batch
+    with services.engines.main.connect() as conn:
+        days = conn.execute(
+            sa.text("SELECT channel, interactions, new_customers FROM analytics_channel_days")
+        ).all()
+        summaries = conn.execute(
+            sa.text("SELECT customer_id FROM analytics_customers ORDER BY customer_id")
+        ).all()
+    assert [tuple(d) for d in days] == [("sms", 3, 2)]
+    stored = sorted({r.customer_id for r in results if isinstance(r, Receipt)})
+    assert [s[0] for s in summaries] == stored
+    assert table_counts(services, "profiles", "messages") == {"profiles": 2, "messages": 3}

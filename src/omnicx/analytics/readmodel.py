@@ -49,7 +49,7 @@ from omnicx.commerce.messages import OrderPlaced
 from omnicx.conversations.messages import ConversationOpened, MessageReceived, MessageSent
 from omnicx.db import UnitOfWork
 from omnicx.events.messages import EventsStored
-from omnicx.kernel import Event, Invalid, MessageBus
+from omnicx.kernel import Invalid, MessageBus, Settle
 from omnicx.kernel.moments import micros
 from omnicx.orchestration.messages import MessageDecided
 from omnicx.privacy import EraseSubject, ErasureReport, ExportSection, ExportSubject
@@ -62,7 +62,7 @@ MessageDetails = Callable[[UnitOfWork, str], tuple[datetime, Mapping[str, Any]] 
 
 
 @dataclass(frozen=True)
-class _Apply(Event):
+class _Apply(Settle):
     """Apply what this transaction's reactions collected (raised by each of them; the first
     to run finds the facts, the others nothing)."""
 
@@ -126,8 +126,9 @@ class Analytics:
             return None
         taken = _Pending()
         for part in heard:
-            if part.savepoint is not None and not part.savepoint.is_active:
-                continue  # its savepoint rolled back (a committed one was applied inside it)
+            savepoint = part.savepoint
+            if savepoint is not None and not savepoint.is_active and not uow.released(savepoint):
+                continue  # its savepoint rolled back
             taken.facts.extend(part.facts)
             taken.merges.extend(part.merges)
             taken.opened |= part.opened

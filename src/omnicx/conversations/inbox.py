@@ -101,7 +101,9 @@ class Inbox:
                     try:
                         services.check_inbound(inbound, self.policy)
                         observed = self._identifiers(inbound)
-                        with uow.savepoint():
+                        # The read models' counters are brought up to date once, at the
+                        # commit, for the whole batch.
+                        with uow.savepoint(settle=False):
                             results[index] = self._receive(uow, inbound, observed)
                     except (exc.IntegrityError, exc.OperationalError):
                         again.append(index)
@@ -110,7 +112,10 @@ class Inbox:
                     finally:
                         self.conversations(uow).forget()
                 uow.commit()
-        except exc.OperationalError:
+        except Exception:
+            # The commit failed (a busy database, or a reaction applied at the commit): each
+            # message is received again on its own, which reports its own error.
+            log.exception("an inbound batch of %d failed at its commit", len(batch))
             results, again = [None] * len(batch), list(range(len(batch)))
         for index in again:
             try:

@@ -9,7 +9,7 @@ from typing import Self
 
 import sqlalchemy as sa
 
-from omnicx.kernel import Clock, Event, MessageBus
+from omnicx.kernel import Clock, Event, MessageBus, Settle
 
 
 class UnitOfWork:
@@ -31,6 +31,7 @@ class UnitOfWork:
         self._after_commit = after_commit
         self._events: list[Event] = []
         self._on_commit: list[Callable[[], None]] = []
+        self._released: list[sa.NestedTransaction] = []
         self._conn: sa.Connection | None = None
         self._committed = False
 
@@ -80,31 +81,50 @@ class UnitOfWork:
         news of a change leaves the process, e.g. to the live stream."""
         self._on_commit.append(callback)
 
-    def publish(self) -> None:
+    def publish(self, *, settle: bool = True) -> None:
         """Hand the events raised so far to their handlers now (handlers may raise further
-        events; drained until quiet). `commit` does this too."""
-        while self._events:
-            pending, self._events = self._events, []
-            self._bus.publish(pending, self)
+        events; drained until quiet). `commit` does this too. With `settle=False`, `Settle`
+        events stay raised, for a later `publish` or the commit."""
+        held: list[Event] = []
+        try:
+            while self._events:
+                pending, self._events = self._events, []
+                if not settle:
+                    held.extend(e for e in pending if isinstance(e, Settle))
+                    pending = [e for e in pending if not isinstance(e, Settle)]
+                self._bus.publish(pending, self)
+        finally:
+            if held:
+                self._events[:0] = held
 
     @contextmanager
-    def savepoint(self, *, publish: bool = True) -> Iterator[None]:
+    def savepoint(self, *, publish: bool = True, settle: bool = True) -> Iterator[None]:
         """One part of a larger transaction: its events are handled inside it (or, with
         `publish=False`, left raised for the commit), and if it fails its writes, its events
         and its after-commit callbacks are undone while the rest of the transaction goes on
-        (how a batch of independent messages shares one commit)."""
+        (how a batch of independent messages shares one commit). With `settle=False`, its
+        `Settle` events wait for the commit, so a batch's read models are brought up to date
+        once, set-based, instead of once per part."""
         events, callbacks = len(self._events), len(self._on_commit)
+        released = len(self._released)
         nested = self.conn.begin_nested()
         try:
             yield
             if publish:
-                self.publish()
+                self.publish(settle=settle)
         except BaseException:
             nested.rollback()
             del self._events[events:]
             del self._on_commit[callbacks:]
+            del self._released[released:]
             raise
         nested.commit()
+        self._released.append(nested)
+
+    def released(self, savepoint: sa.NestedTransaction) -> bool:
+        """Whether `savepoint` was released through `savepoint()` and is still part of the
+        transaction (no savepoint around it rolled back since)."""
+        return any(s is savepoint for s in self._released)
 
     def commit(self) -> None:
         self.publish()

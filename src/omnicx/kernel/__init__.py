@@ -7,7 +7,7 @@ from omnicx.kernel.bus import MessageBus
 from omnicx.kernel.clock import Clock, FixedClock, SystemClock
 from omnicx.kernel.errors import Conflict, DomainError, Forbidden, Gone, Invalid, NotFound
 from omnicx.kernel.ids import new_id
-from omnicx.kernel.messages import Command, Event, Query
+from omnicx.kernel.messages import Command, Event, Query, Settle
 
 __all__ = [
     "Clock",
@@ -22,6 +22,7 @@ __all__ = [
     "MessageBus",
     "NotFound",
     "Query",
+    "Settle",
     "SystemClock",
     "new_id",
 ]

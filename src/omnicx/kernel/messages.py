@@ -15,5 +15,14 @@ class Event:
 
 
 @dataclass(frozen=True)
+class Settle(Event):
+    """Asks its handlers to apply, set-based, what the transaction's reactions collected so
+    far (read models' counters, say). A batch of independent changes sharing one transaction
+    (inbound messages, each in a savepoint) delivers it once, after its last part, instead of
+    after every part; handlers must therefore be idempotent and skip what a rolled-back
+    savepoint heard."""
+
+
+@dataclass(frozen=True)
 class Query:
     pass
