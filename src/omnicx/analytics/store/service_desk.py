@@ -133,6 +133,24 @@ def _values(facts: ConversationFacts) -> dict[str, Any]:
     }
 
 
+# Built once: every inbound message reads and writes a conversation's row, and building a
+# statement costs more than running it.
+_GET = sa.select(service_conversations).where(
+    service_conversations.c.conversation_id == sa.bindparam("b_id")
+)
+_INSERT = service_conversations.insert()
+_UPDATE = service_conversations.update().where(
+    service_conversations.c.conversation_id == sa.bindparam("b_id")
+)
+_SOURCE = sa.select(
+    conversations.c.customer_id,
+    conversations.c.created_at,
+    conversations.c.contact_reason,
+    conversations.c.channels,
+    conversations.c.csat_score,
+).where(conversations.c.id == sa.bindparam("b_id"))
+
+
 class SqlServiceRepository:
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
@@ -140,8 +158,7 @@ class SqlServiceRepository:
     # -- the read model ----------------------------------------------------------------------
 
     def get(self, conversation_id: str) -> ConversationFacts | None:
-        t = service_conversations
-        row = self.conn.execute(sa.select(t).where(t.c.conversation_id == conversation_id)).first()
+        row = self.conn.execute(_GET, {"b_id": conversation_id}).first()
         return _facts(row) if row else None
 
     def of_customer(self, customer_id: str) -> list[ConversationFacts]:
@@ -151,13 +168,10 @@ class SqlServiceRepository:
 
     def save(self, before: ConversationFacts | None, after: ConversationFacts) -> None:
         """Write the conversation's new state and move its counts between the cells."""
-        t = service_conversations
         if before is None:
-            self.conn.execute(t.insert().values(conversation_id=after.id, **_values(after)))
+            self.conn.execute(_INSERT, {"conversation_id": after.id, **_values(after)})
         else:
-            self.conn.execute(
-                t.update().where(t.c.conversation_id == after.id).values(**_values(after))
-            )
+            self.conn.execute(_UPDATE, {"b_id": after.id, **_values(after)})
         self.add_cells(cell_deltas([(before, after)]))
 
     def add_cells(self, deltas: dict[CellKey, Counts]) -> None:
@@ -193,12 +207,7 @@ class SqlServiceRepository:
 
     def source(self, conversation_id: str) -> Any:
         """The conversation as the conversations domain keeps it (opening, reason, channels)."""
-        c = conversations
-        return self.conn.execute(
-            sa.select(
-                c.c.customer_id, c.c.created_at, c.c.contact_reason, c.c.channels, c.c.csat_score
-            ).where(c.c.id == conversation_id)
-        ).first()
+        return self.conn.execute(_SOURCE, {"b_id": conversation_id}).first()
 
     # -- reports -----------------------------------------------------------------------------
 
