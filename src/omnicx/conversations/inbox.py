@@ -101,8 +101,10 @@ class Inbox:
                     try:
                         services.check_inbound(inbound, self.policy)
                         observed = self._identifiers(inbound)
-                        # The read models' counters are brought up to date once, at the
+                        # The reactions read the conversation just written from memory;
+                        # the read models' counters are brought up to date once, at the
                         # commit, for the whole batch.
+                        self.conversations(uow).keep_conversations()
                         with uow.savepoint(settle=False):
                             results[index] = self._receive(uow, inbound, observed)
                     except (exc.IntegrityError, exc.OperationalError):

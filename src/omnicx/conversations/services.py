@@ -192,6 +192,9 @@ def receive(
             updated_at=now,
             subject=inbound.thread.subject,
             reply_token=secrets.token_hex(12),
+            last_inbound_channel=inbound.channel,
+            last_message_at=at,
+            channels=(inbound.channel,),
         )
         repo.add_conversation(conversation)
         raise_event(ConversationOpened(customer_id, conversation.id, inbound.channel))
@@ -222,20 +225,21 @@ def receive(
     )
     repo.add_message(message)
     stored = _store_attachments(repo, message.id, attachments, now)
-    changes: dict[str, Any] = {
-        "updated_at": now,
-        "last_inbound_channel": inbound.channel,
-        "last_message_at": max(at, conversation.last_message_at or at),
-        "channels": _with_channel(conversation.channels, inbound.channel),
-    }
-    if conversation.subject is None and inbound.thread.subject:
-        changes["subject"] = inbound.thread.subject
-    if reopened:
-        changes.update(status="open", snoozed_until=None, resolved_at=None)
-        raise_event(
-            ConversationStatusChanged(customer_id, conversation.id, conversation.status, "open")
-        )
-    repo.update(conversation.id, **changes)
+    if not created:  # a new conversation was written with all of this
+        changes: dict[str, Any] = {
+            "updated_at": now,
+            "last_inbound_channel": inbound.channel,
+            "last_message_at": max(at, conversation.last_message_at or at),
+            "channels": _with_channel(conversation.channels, inbound.channel),
+        }
+        if conversation.subject is None and inbound.thread.subject:
+            changes["subject"] = inbound.thread.subject
+        if reopened:
+            changes.update(status="open", snoozed_until=None, resolved_at=None)
+            raise_event(
+                ConversationStatusChanged(customer_id, conversation.id, conversation.status, "open")
+            )
+        repo.update(conversation.id, **changes)
     raise_event(
         MessageReceived(
             customer_id, conversation.id, message.id, inbound.channel, inbound.kind, reopened

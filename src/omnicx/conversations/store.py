@@ -8,7 +8,7 @@ profiles table so it always shows under that profile's surviving (canonical) cus
 
 import weakref
 from collections.abc import Collection, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime
 from typing import Any
 
@@ -178,10 +178,68 @@ here instead of from two queries and a decryption. An entry lives while its mess
 of the transaction runs (`remember` ... `forget`); any write to messages drops them all."""
 
 
+_KEPT: weakref.WeakKeyDictionary[sa.Connection, dict[str, Conversation]] = (
+    weakref.WeakKeyDictionary()
+)
+"""Conversations read or written while one inbound message's part of a transaction runs,
+per connection (`keep_conversations` ... `forget`): the reactions to the message (the desk
+reads its conversation twice) get the conversation just written from here. Writes through
+`update` keep an entry current; other writes drop them all."""
+
+_PLAIN_FIELDS = frozenset(
+    {
+        "status",
+        "priority",
+        "updated_at",
+        "last_message_at",
+        "last_inbound_channel",
+        "subject",
+        "contact_reason",
+        "team_id",
+        "assignee_id",
+        "snoozed_until",
+        "resolved_at",
+        "closed_at",
+        "merged_into",
+        "split_from",
+        "sla_policy_id",
+        "sla",
+        "labels",
+        "channels",
+        "reply_token",
+    }
+)
+"""Columns of `conversations` that are `Conversation` fields of the same name."""
+
+
 class SqlConversationRepository:
     def __init__(self, conn: sa.Connection, cipher: FieldCipher) -> None:
         self.conn = conn
         self.cipher = cipher
+
+    def keep_conversations(self) -> None:
+        """Keep the conversations this connection reads and writes, until `forget`."""
+        _KEPT[self.conn] = {}
+
+    def _keep(self, conversation: Conversation) -> None:
+        kept = _KEPT.get(self.conn)
+        if kept is not None:
+            kept[conversation.id] = conversation
+
+    def _kept_update(self, conversation_id: str, values: dict[str, Any]) -> None:
+        kept = _KEPT.get(self.conn)
+        if kept is None or conversation_id not in kept:
+            return
+        if not values.keys() <= _PLAIN_FIELDS:
+            del kept[conversation_id]
+            return
+        fields = dict(values)
+        for key in ("labels", "channels"):
+            if key in fields:
+                fields[key] = tuple(fields[key])
+        if "sla" in fields:
+            fields["sla"] = dict(fields["sla"])
+        kept[conversation_id] = replace(kept[conversation_id], **fields)
 
     def remember(self, message: Message) -> None:
         """`message` (as stored, with its attachments) answers `message(id)` on this
@@ -190,6 +248,7 @@ class SqlConversationRepository:
 
     def forget(self) -> None:
         _STORED.pop(self.conn, None)
+        _KEPT.pop(self.conn, None)
 
     # -- sealing -------------------------------------------------------------------------
 
@@ -233,6 +292,7 @@ class SqlConversationRepository:
         )
 
     def add_conversation(self, c: Conversation) -> None:
+        self._keep(c)
         self.conn.execute(
             conversations.insert(),
             {
@@ -259,9 +319,17 @@ class SqlConversationRepository:
         )
 
     def get(self, conversation_id: str, *, lock: bool = False) -> Conversation | None:
+        if not lock:
+            kept = _KEPT.get(self.conn)
+            if kept is not None and conversation_id in kept:
+                return kept[conversation_id]
         query = _BY_ID_LOCKED if lock and self.conn.dialect.name == "postgresql" else _BY_ID
         row = self.conn.execute(query, {"conversation_id": conversation_id}).first()
-        return self._conversation(row) if row else None
+        if row is None:
+            return None
+        conversation = self._conversation(row)
+        self._keep(conversation)
+        return conversation
 
     def by_reply_token(self, token: str) -> Conversation | None:
         row = self.conn.execute(
@@ -282,6 +350,7 @@ class SqlConversationRepository:
         return self.get(found) if found else None
 
     def update(self, conversation_id: str, **values: Any) -> None:
+        self._kept_update(conversation_id, values)
         if "subject" in values:
             values["subject"] = self._seal(values["subject"])
         if "csat_comment" in values:
@@ -301,7 +370,11 @@ class SqlConversationRepository:
     def of_customer(self, canonical_id: str, *, limit: int = 100) -> list[Conversation]:
         """A customer's conversations (merged-away ones left out), latest activity first."""
         rows = self.conn.execute(_OF_CUSTOMER, {"canonical_id": canonical_id, "limit": limit})
-        return [self._conversation(r) for r in rows]
+        found = [self._conversation(r) for r in rows]
+        if self.conn in _KEPT:
+            for conversation in found:
+                self._keep(conversation)
+        return found
 
     def search(
         self,

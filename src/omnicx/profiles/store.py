@@ -197,6 +197,10 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]
 _PROFILE = sa.select(profiles).where(profiles.c.id == sa.bindparam("profile_id"))
 
 
+# Built once: asked by every message and event chunk that resolves identities.
+_ANY_SEPARATION = sa.select(profile_separations.c.merge_id).limit(1)
+
+
 class SqlProfileRepository:
     def __init__(self, conn: sa.Connection, cipher: FieldCipher) -> None:
         self.conn = conn
@@ -285,10 +289,7 @@ class SqlProfileRepository:
     def separations(self, profile_ids: Collection[str]) -> set[frozenset[str]]:
         result: set[frozenset[str]] = set()
         if self._no_separations is None:
-            self._no_separations = (
-                self.conn.execute(sa.select(profile_separations.c.merge_id).limit(1)).first()
-                is None
-            )
+            self._no_separations = self.conn.execute(_ANY_SEPARATION).first() is None
         if self._no_separations or not profile_ids:
             return result
         a = profiles.alias("a")
