@@ -3,6 +3,7 @@
 Nothing here runs at import time; edges (API, worker, command line) call `build` once.
 """
 
+import asyncio
 import logging
 import threading
 import time
@@ -14,6 +15,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any, Protocol
 
+import anyio
 import sqlalchemy as sa
 from babel.numbers import get_currency_precision
 from sqlalchemy import exc
@@ -300,14 +302,25 @@ class Services:
             )
         return self.inbox
 
-    def receive_inbound(self, inbound: InboundMessage) -> Receipt:
-        """Store a customer's message, call or visit in their conversation (idempotent on
-        channel and provider message id); messages arriving together share one commit."""
+    def _inbound_batcher(self) -> InboundBatcher:
         if self._batcher is None:
             self._batcher = InboundBatcher(
                 self._inbox().receive_many, max_batch=self.settings.inbound_batch_max
             )
-        return self._batcher.receive(inbound)
+        return self._batcher
+
+    def receive_inbound(self, inbound: InboundMessage) -> Receipt:
+        """Store a customer's message, call or visit in their conversation (idempotent on
+        channel and provider message id); messages arriving together share one commit."""
+        return self._inbound_batcher().receive(inbound)
+
+    async def receive_inbound_async(self, inbound: InboundMessage) -> Receipt:
+        """`receive_inbound` for the event loop: it waits for the message's commit without
+        holding a thread."""
+        future = self._inbound_batcher().hand_over(inbound)
+        if future is None:
+            return await anyio.to_thread.run_sync(self.receive_inbound, inbound)
+        return await asyncio.wrap_future(future)
 
     def reply(self, conversation_id: str, reply: Reply) -> Message:
         """Queue an agent's reply on the chosen channel (or add an internal note)."""

@@ -1,6 +1,7 @@
 """Group commit of inbound messages: many callers, one transaction, each message alone in
 its outcome; on SQLite and PostgreSQL."""
 
+import asyncio
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -235,3 +236,30 @@ def test_a_batch_brings_the_read_models_up_to_date_once_without_its_undone_messa
     stored = sorted({r.customer_id for r in results if isinstance(r, Receipt)})
     assert [s[0] for s in summaries] == stored
     assert table_counts(services, "profiles", "messages") == {"profiles": 2, "messages": 3}
+
+
+def test_the_event_loop_waits_for_its_message_s_commit_without_a_thread(
+    blocking: Services,
+) -> None:
+    async def post() -> list[Receipt | BaseException]:
+        return await asyncio.gather(
+            blocking.receive_inbound_async(sms("+5511911110001", "SM1")),
+            blocking.receive_inbound_async(sms("+5511955550000", "SM2")),  # blocked
+            blocking.receive_inbound_async(sms("+5511911110001", "SM3")),
+            return_exceptions=True,
+        )
+
+    first, blocked, second = asyncio.run(post())
+    assert isinstance(first, Receipt)
+    assert isinstance(second, Receipt)
+    assert isinstance(blocked, Invalid)
+    assert blocked.code == "sender_blocked"
+    assert second.conversation_id == first.conversation_id
+    assert table_counts(blocking, "messages") == {"messages": 2}
+
+    # Once the batcher is closed, the message is stored by a thread of its own.
+    blocking._inbound_batcher().close()
+    assert blocking._inbound_batcher().hand_over(sms("+5511911110001", "SM4")) is None
+    later = asyncio.run(blocking.receive_inbound_async(sms("+5511911110001", "SM4")))
+    assert later.conversation_id == first.conversation_id
+    assert table_counts(blocking, "messages") == {"messages": 3}

@@ -50,6 +50,16 @@ class GroupCommit(Generic[T, R]):
         self._queue.put((item, future))
         return future.result()
 
+    def hand_over(self, item: T) -> "Future[R] | None":
+        """Hand `item` over without waiting: the future of its result, or None once closed
+        (the caller then `submit`s it, to be handled alone)."""
+        if self._closed:
+            return None
+        future: Future[R] = Future()
+        self._start()
+        self._queue.put((item, future))
+        return future
+
     def waiting(self) -> int:
         """Items handed over and not taken into a batch yet."""
         return self._queue.qsize()

@@ -142,7 +142,7 @@ async def twilio_sms(request: Request, services: ServicesDep) -> Response:
         )
     else:
         inbound = services.twilio.inbound(account, params, services.clock.now())
-    await anyio.to_thread.run_sync(services.receive_inbound, inbound)
+    await services.receive_inbound_async(inbound)
     return Response(EMPTY_TWIML, media_type="text/xml")
 
 
@@ -218,7 +218,7 @@ async def whatsapp_notification(request: Request, services: ServicesDep) -> Json
     payload = _json(body)
     notification = await anyio.to_thread.run_sync(whatsapp.parse, payload, services.clock.now())
     for message in notification.messages:
-        await anyio.to_thread.run_sync(services.receive_inbound, message)
+        await services.receive_inbound_async(message)
     recorded = 0
     for update in notification.statuses:
         recorded += await anyio.to_thread.run_sync(_record, services, update)
@@ -246,7 +246,7 @@ async def telegram_update(bot: str, request: Request, services: ServicesDep) -> 
     payload = _json(await request.body())
     inbound = await anyio.to_thread.run_sync(telegram.parse, bot, payload, services.clock.now())
     if inbound is not None:
-        await anyio.to_thread.run_sync(services.receive_inbound, inbound)
+        await services.receive_inbound_async(inbound)
     return JsonResponse({"messages": int(inbound is not None), "statuses": 0})
 
 
@@ -277,7 +277,7 @@ async def viber_callback(request: Request, services: ServicesDep) -> JsonRespons
     callback = await anyio.to_thread.run_sync(viber.parse, _json(body), services.clock.now())
     messages = statuses = 0
     if callback.message is not None:
-        await anyio.to_thread.run_sync(services.receive_inbound, callback.message)
+        await services.receive_inbound_async(callback.message)
         messages = 1
     elif callback.receipt is not None:
         statuses = int(

@@ -229,7 +229,7 @@ async def post_message(request: Request, services: ServicesDep) -> Response:
             text=text,
             metadata=metadata,
         )
-        receipt = await anyio.to_thread.run_sync(services.receive_inbound, inbound)
+        receipt = await services.receive_inbound_async(inbound)
         services.live.seen(_presence(visitor), services.settings.chat_away_minutes * 60)
         return JsonResponse(
             {

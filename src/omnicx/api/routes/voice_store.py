@@ -116,7 +116,7 @@ async def record_call(
         metadata={k: v for k, v in metadata.items() if v is not None},
         kind="call",
     )
-    receipt = await anyio.to_thread.run_sync(services.receive_inbound, inbound)
+    receipt = await services.receive_inbound_async(inbound)
     return _recorded(request, receipt)
 
 
