@@ -241,7 +241,7 @@ def test_a_batch_brings_the_read_models_up_to_date_once_without_its_undone_messa
 def test_the_event_loop_waits_for_its_message_s_commit_without_a_thread(
     blocking: Services,
 ) -> None:
-    async def post() -> list[Receipt | BaseException]:
+    async def post() -> tuple[Receipt | BaseException, ...]:
         return await asyncio.gather(
             blocking.receive_inbound_async(sms("+5511911110001", "SM1")),
             blocking.receive_inbound_async(sms("+5511955550000", "SM2")),  # blocked
