@@ -44,7 +44,8 @@ SEEN_EVERY = timedelta(minutes=1)
 writes it again: a read stays a read most of the time."""
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    """The app's services (a coroutine: FastAPI would run a plain function in a thread)."""
     services: Services = request.app.state.services
     return services
 

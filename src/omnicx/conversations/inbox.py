@@ -156,6 +156,7 @@ class Inbox:
             channel=inbound.channel,
             event_id=event_id,
         )
+        new_customer = writer.created(customer_id)
         writer.flush()
         receipt, message = services.receive(
             repo,
@@ -164,6 +165,7 @@ class Inbox:
             now=now,
             policy=self.policy,
             raise_event=uow.raise_event,
+            new_customer=new_customer,
         )
         self._timeline(events, message, event_id, inbound.kind)
         repo.remember(message)

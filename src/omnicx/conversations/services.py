@@ -173,13 +173,15 @@ def receive(
     now: datetime,
     policy: ConversationPolicy,
     raise_event: Raise,
+    new_customer: bool = False,
 ) -> tuple[Receipt, Message]:
     """Store an inbound message in the customer's conversation (opened or reopened as needed).
 
-    The caller checked `provider_message_id` for a duplicate and holds the customer's lock.
+    The caller checked `provider_message_id` for a duplicate and holds the customer's lock;
+    `new_customer`: the customer was created for this message, so has no conversation yet.
     """
     repo.lock_customer(customer_id)
-    conversation = _pick(repo, inbound, customer_id, now, policy)
+    conversation = None if new_customer else _pick(repo, inbound, customer_id, now, policy)
     created = conversation is None
     at = inbound.received_at
     if conversation is None:

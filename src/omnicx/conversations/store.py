@@ -24,7 +24,7 @@ from omnicx.conversations.model import (
 )
 from omnicx.crypto import FieldCipher
 from omnicx.db import JsonValue, UtcDateTime, metadata, outbox
-from omnicx.db.bulk import select_in
+from omnicx.db.bulk import insert_many, select_in
 from omnicx.events.store import events
 from omnicx.profiles.store import profiles
 
@@ -293,29 +293,32 @@ class SqlConversationRepository:
 
     def add_conversation(self, c: Conversation) -> None:
         self._keep(c)
-        self.conn.execute(
-            conversations.insert(),
-            {
-                "id": c.id,
-                "customer_id": c.customer_id,
-                "status": c.status,
-                "priority": c.priority,
-                "subject": self._seal(c.subject),
-                "contact_reason": c.contact_reason,
-                "team_id": c.team_id,
-                "assignee_id": c.assignee_id,
-                "sla_policy_id": c.sla_policy_id,
-                "sla": c.sla,
-                "labels": list(c.labels),
-                "channels": list(c.channels),
-                "last_inbound_channel": c.last_inbound_channel,
-                "last_message_at": c.last_message_at,
-                "merged_into": c.merged_into,
-                "split_from": c.split_from,
-                "reply_token": c.reply_token,
-                "created_at": c.created_at,
-                "updated_at": c.updated_at,
-            },
+        insert_many(
+            self.conn,
+            conversations,
+            [
+                {
+                    "id": c.id,
+                    "customer_id": c.customer_id,
+                    "status": c.status,
+                    "priority": c.priority,
+                    "subject": self._seal(c.subject),
+                    "contact_reason": c.contact_reason,
+                    "team_id": c.team_id,
+                    "assignee_id": c.assignee_id,
+                    "sla_policy_id": c.sla_policy_id,
+                    "sla": c.sla,
+                    "labels": list(c.labels),
+                    "channels": list(c.channels),
+                    "last_inbound_channel": c.last_inbound_channel,
+                    "last_message_at": c.last_message_at,
+                    "merged_into": c.merged_into,
+                    "split_from": c.split_from,
+                    "reply_token": c.reply_token,
+                    "created_at": c.created_at,
+                    "updated_at": c.updated_at,
+                }
+            ],
         )
 
     def get(self, conversation_id: str, *, lock: bool = False) -> Conversation | None:
@@ -452,35 +455,38 @@ class SqlConversationRepository:
         return int(top or 0) + 1
 
     def add_message(self, m: Message) -> None:
-        self.conn.execute(
-            messages.insert(),
-            {
-                "id": m.id,
-                "conversation_id": m.conversation_id,
-                "customer_id": m.customer_id,
-                "seq": m.seq,
-                "direction": m.direction,
-                "kind": m.kind,
-                "channel": m.channel,
-                "account": m.account,
-                "sender_kind": m.sender_kind,
-                "sender_id": m.sender_id,
-                "sender_name": self._seal(m.sender_name),
-                "to_kind": m.to[0] if m.to else None,
-                "to_value": self._seal(m.to[1]) if m.to else None,
-                "subject": self._seal(m.subject),
-                "text": self._seal(m.text),
-                "html": self._seal(m.html),
-                "provider_message_id": m.provider_message_id,
-                "email_message_id": m.email_message_id,
-                "in_reply_to": m.in_reply_to,
-                "references": list(m.references),
-                "status": m.status,
-                "warnings": list(m.warnings),
-                "metadata": self._seal(m.metadata) if m.metadata else None,
-                "created_at": m.created_at,
-                "updated_at": m.created_at,
-            },
+        insert_many(
+            self.conn,
+            messages,
+            [
+                {
+                    "id": m.id,
+                    "conversation_id": m.conversation_id,
+                    "customer_id": m.customer_id,
+                    "seq": m.seq,
+                    "direction": m.direction,
+                    "kind": m.kind,
+                    "channel": m.channel,
+                    "account": m.account,
+                    "sender_kind": m.sender_kind,
+                    "sender_id": m.sender_id,
+                    "sender_name": self._seal(m.sender_name),
+                    "to_kind": m.to[0] if m.to else None,
+                    "to_value": self._seal(m.to[1]) if m.to else None,
+                    "subject": self._seal(m.subject),
+                    "text": self._seal(m.text),
+                    "html": self._seal(m.html),
+                    "provider_message_id": m.provider_message_id,
+                    "email_message_id": m.email_message_id,
+                    "in_reply_to": m.in_reply_to,
+                    "references": list(m.references),
+                    "status": m.status,
+                    "warnings": list(m.warnings),
+                    "metadata": self._seal(m.metadata) if m.metadata else None,
+                    "created_at": m.created_at,
+                    "updated_at": m.created_at,
+                }
+            ],
         )
 
     def add_attachment(self, attachment: Attachment, content: bytes, now: datetime) -> None:

@@ -106,6 +106,10 @@ class ProfileWriter:
                 checked.add(identifier)
         return True
 
+    def created(self, profile_id: str) -> bool:
+        """Whether this writer created the profile (it has no history yet)."""
+        return profile_id in self._new_profiles
+
     def knows(self, identifier: Identifier) -> bool:
         self.prefetch([identifier])
         return self._owners.get(identifier) is not None
