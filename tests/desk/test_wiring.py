@@ -613,3 +613,55 @@ def test_permission_refusals(client: TestClient, services: Services, admin: dict
     assert machine.status_code == 403
     assert machine.json()["error"]["code"] == "not_a_user"
     assert table_counts(services, "desk_teams") == {"desk_teams": 0}
+
+
+def test_the_sla_summary_written_on_each_message_is_the_one_its_stored_clocks_give(
+    client: TestClient, services: Services, admin: dict[str, str]
+) -> None:
+    from omnicx.desk import sla as sla_rules
+
+    made = client.post(
+        "/api/desk/sla-policies",
+        json={
+            "name": "All",
+            "first_response_minutes": 30,
+            "next_response_minutes": 60,
+            "resolution_minutes": 600,
+            "warning_percent": 50,
+            "pause_when_waiting": True,
+        },
+        headers=admin,
+    )
+    assert made.status_code == 201, made.text
+    services.channel_senders["email"] = FakeChannelSender("email")
+
+    def check(conversation_id: str) -> dict[str, Any]:
+        with services.uow(write=False) as uow:
+            shown = services.conversations(uow).get(conversation_id)
+            clocks = services.desk(uow).clocks(conversation_id)
+        assert shown is not None
+        assert shown.sla == sla_rules.summary(clocks)
+        return shown.sla
+
+    at(services, T0)
+    first = services.receive_inbound(inbound("email", email("clocks"), "<c1@x>"))
+    assert set(check(first.conversation_id)["clocks"]) == {"first_response", "resolution"}
+    at(services, T0 + timedelta(minutes=5))
+    replied = client.post(
+        f"/api/conversations/{first.conversation_id}/replies",
+        json={"text": "Looking into it", "channel": "email"},
+        headers=admin,
+    )
+    assert replied.status_code == 201, replied.text
+    at(services, T0 + timedelta(minutes=10))
+    services.receive_inbound(inbound("email", email("clocks"), "<c2@x>"))
+    after = check(first.conversation_id)
+    assert after["clocks"]["next_response"]["status"] == "running"
+    assert after["clocks"]["first_response"]["status"] == "stopped"
+    set_status(services, first.conversation_id, "pending")
+    assert check(first.conversation_id)["state"] == "paused"
+    at(services, T0 + timedelta(minutes=20))
+    services.receive_inbound(inbound("email", email("clocks"), "<c3@x>"))
+    resumed = check(first.conversation_id)
+    assert resumed["state"] == "running"
+    assert resumed["clocks"]["resolution"]["status"] == "running"

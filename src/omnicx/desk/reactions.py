@@ -79,8 +79,8 @@ class DeskReactions:
             if event.reopened and conversation.status == "open":
                 port.set_status(conversation.id, "resolved")
             return
-        self.core.start_clocks(repo, conversation, event.channel, now)
-        self.core.summarize(repo, port, conversation.id)
+        clocks = self.core.start_clocks(repo, conversation, event.channel, now)
+        self.core.summarize(repo, port, conversation.id, clocks)
         self._own(repo, port, conversation, now)
 
     def _own(

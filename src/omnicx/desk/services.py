@@ -782,34 +782,43 @@ class Desk:
 
     def start_clocks(
         self, repo: DeskRepository, conversation: Conversation, channel: str, now: datetime
-    ) -> None:
+    ) -> list[SlaClock]:
+        """Start (or resume) the clocks a customer's message starts; the conversation's clocks
+        afterwards, as `repo.clocks` would give them."""
         existing = repo.clocks(conversation.id)
         hours = self._hours(repo, conversation.team_id)
+        after = {c.id: c for c in existing}
         if not existing:
             policy = sla.pick_policy(repo.policies(), channel, conversation.priority)
             if policy is None:
-                return
+                return []
             for metric in ("first_response", "resolution"):
                 clock = _clock_for(conversation, metric, policy, now, hours)
                 if clock is not None:
                     repo.add_clock(clock)
-            return
+                    after[clock.id] = clock
+            return _in_order(after)
         live = {c.metric: c for c in existing if c.status in ("running", "paused")}
         for clock in live.values():
             if clock.status == "paused":
-                repo.save_clock(sla.resume(clock, now, hours))
+                resumed = sla.resume(clock, now, hours)
+                repo.save_clock(resumed)
+                after[clock.id] = resumed
         policy = repo.policy(existing[0].policy_id)
         if policy is None:
-            return
+            return _in_order(after)
         answered = any(c.metric == "first_response" and c.status == "stopped" for c in existing)
         if answered and "next_response" not in live and "first_response" not in live:
             clock = _clock_for(conversation, "next_response", policy, now, hours)
             if clock is not None:
                 repo.add_clock(clock)
+                after[clock.id] = clock
         if "resolution" not in live:
             clock = _clock_for(conversation, "resolution", policy, now, hours)
             if clock is not None:
                 repo.add_clock(clock)
+                after[clock.id] = clock
+        return _in_order(after)
 
     def responded(self, repo: DeskRepository, conversation_id: str, now: datetime) -> None:
         for clock in repo.clocks(conversation_id, live=True):
@@ -870,9 +879,18 @@ class Desk:
             repo.save_clock(kept)
             repo.save_clock(retired)
 
-    def summarize(self, repo: DeskRepository, desk: ConversationDesk, conversation_id: str) -> None:
-        """Write the conversation's SLA summary from its clocks (after any clock changed)."""
-        desk.set_sla(conversation_id, sla.summary(repo.clocks(conversation_id)))
+    def summarize(
+        self,
+        repo: DeskRepository,
+        desk: ConversationDesk,
+        conversation_id: str,
+        clocks: Sequence[SlaClock] | None = None,
+    ) -> None:
+        """Write the conversation's SLA summary from its clocks (after any clock changed);
+        `clocks`: them, when the caller has them already."""
+        if clocks is None:
+            clocks = repo.clocks(conversation_id)
+        desk.set_sla(conversation_id, sla.summary(clocks))
 
     def check_sla(self, repo: DeskRepository, now: datetime, limit: int = 500) -> list[Event]:
         """Warnings and breaches now due, each recorded once; returns the events to raise."""
@@ -1065,3 +1083,8 @@ def _check_answer(score: int, comment: str | None) -> None:
         raise Invalid("invalid_csat_score", "score must be 1 to 5", "score")
     if comment is not None and len(comment) > 2000:
         raise Invalid("csat_comment_too_long", "comment is at most 2000 characters", "comment")
+
+
+def _in_order(clocks: dict[str, SlaClock]) -> list[SlaClock]:
+    """Clocks in the order the repository gives them (by start, then id)."""
+    return sorted(clocks.values(), key=lambda c: (c.started_at, c.id))

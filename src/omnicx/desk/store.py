@@ -5,7 +5,8 @@ Rows that name a customer (`customer_id`) are the customer's data for privacy; C
 are free text and sealed.
 """
 
-from collections.abc import Collection, Iterable, Sequence
+import weakref
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -236,10 +237,24 @@ _CLOCKS = (
 _LIVE_CLOCKS = _CLOCKS.where(desk_sla_clocks.c.status.in_(("running", "paused")))
 
 
+_SETUP: weakref.WeakKeyDictionary[sa.Connection, dict[str, list[Any]]] = weakref.WeakKeyDictionary()
+"""Routing rules and SLA policies as read on a connection: every inbound message of a batch
+(one transaction) asks for them. Writing either through this repository forgets them."""
+
+
 class SqlDeskRepository:
     def __init__(self, conn: sa.Connection, cipher: FieldCipher) -> None:
         self.conn = conn
         self.cipher = cipher
+
+    def _setup(self, name: str, load: Callable[[], list[Any]]) -> list[Any]:
+        kept = _SETUP.setdefault(self.conn, {})
+        if name not in kept:
+            kept[name] = load()
+        return list(kept[name])
+
+    def _changed_setup(self) -> None:
+        _SETUP.pop(self.conn, None)
 
     # -- teams ---------------------------------------------------------------------------
 
@@ -391,9 +406,11 @@ class SqlDeskRepository:
     # -- routing rules -------------------------------------------------------------------
 
     def add_rule(self, rule: RoutingRule) -> None:
+        self._changed_setup()
         self.conn.execute(desk_routing_rules.insert().values(**rule.__dict__))
 
     def update_rule(self, rule: RoutingRule) -> None:
+        self._changed_setup()
         r = desk_routing_rules
         values = {k: v for k, v in rule.__dict__.items() if k not in ("id", "created_at")}
         self.conn.execute(r.update().where(r.c.id == rule.id).values(**values))
@@ -404,19 +421,24 @@ class SqlDeskRepository:
         return None if row is None else RoutingRule(**row._mapping)
 
     def rules(self) -> list[RoutingRule]:
-        rows = self.conn.execute(_RULES)
-        return [RoutingRule(**row._mapping) for row in rows]
+        def load() -> list[Any]:
+            return [RoutingRule(**row._mapping) for row in self.conn.execute(_RULES)]
+
+        return self._setup("rules", load)
 
     def delete_rule(self, rule_id: str) -> bool:
+        self._changed_setup()
         r = desk_routing_rules
         return bool(self.conn.execute(r.delete().where(r.c.id == rule_id)).rowcount)
 
     # -- SLA policies ---------------------------------------------------------------------
 
     def add_policy(self, policy: SlaPolicy) -> None:
+        self._changed_setup()
         self.conn.execute(desk_sla_policies.insert().values(**policy.__dict__))
 
     def update_policy(self, policy: SlaPolicy) -> None:
+        self._changed_setup()
         p = desk_sla_policies
         values = {k: v for k, v in policy.__dict__.items() if k not in ("id", "created_at")}
         self.conn.execute(p.update().where(p.c.id == policy.id).values(**values))
@@ -426,10 +448,13 @@ class SqlDeskRepository:
         return None if row is None else SlaPolicy(**row._mapping)
 
     def policies(self) -> list[SlaPolicy]:
-        rows = self.conn.execute(_POLICIES)
-        return [SlaPolicy(**row._mapping) for row in rows]
+        def load() -> list[Any]:
+            return [SlaPolicy(**row._mapping) for row in self.conn.execute(_POLICIES)]
+
+        return self._setup("policies", load)
 
     def delete_policy(self, policy_id: str) -> bool:
+        self._changed_setup()
         p = desk_sla_policies
         return bool(self.conn.execute(p.delete().where(p.c.id == policy_id)).rowcount)
 
