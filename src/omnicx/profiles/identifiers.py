@@ -1,6 +1,7 @@
 """Normalising identifiers: emails lower-cased and trimmed, phones to E.164."""
 
 import re
+from functools import lru_cache
 
 import phonenumbers
 
@@ -18,8 +19,10 @@ def normalize_email(raw: str) -> str:
     return value
 
 
+@lru_cache(maxsize=16384)
 def normalize_phone(raw: str, region: str) -> str:
-    """E.164 for a phone typed any usual way; Brazil's missing ninth mobile digit is restored."""
+    """E.164 for a phone typed any usual way; Brazil's missing ninth mobile digit is restored.
+    Remembered: the same customers write and buy again, and parsing is the costly part."""
     text = raw.strip()
     candidates = [text]
     digits = re.sub(r"\D", "", text)

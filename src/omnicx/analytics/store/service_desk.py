@@ -13,6 +13,7 @@ them (`ServiceReadModels`); reports read the cells, or the per-conversation rows
 are asked for one segment.
 """
 
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import date
@@ -308,6 +309,13 @@ class ServiceReadModels:
     """Keeps the service read models as conversations open, move, get a reason, a CSAT, and
     breach SLAs; each handler runs in the transaction of the change."""
 
+    def __init__(self) -> None:
+        self._opened: weakref.WeakKeyDictionary[UnitOfWork, tuple[Any, ConversationFacts]] = (
+            weakref.WeakKeyDictionary()
+        )
+        """The row a conversation's opening just wrote, with the savepoint it was written
+        in: the message that opened it is heard next and needs no query for it."""
+
     def register(self, bus: MessageBus) -> None:
         bus.subscribe(ConversationOpened, self.opened)
         bus.subscribe(MessageReceived, self.received)
@@ -361,10 +369,21 @@ class ServiceReadModels:
         repo.save(None, facts)
         if facts.reason:
             self._repeats(repo, facts.customer_id)
+        else:
+            self._opened[uow] = (uow.conn.get_nested_transaction(), facts)
+
+    def _just_opened(self, uow: UnitOfWork, conversation_id: str) -> ConversationFacts | None:
+        kept = self._opened.pop(uow, None)
+        if kept is None:
+            return None
+        savepoint, facts = kept
+        if facts.id != conversation_id or savepoint is not uow.conn.get_nested_transaction():
+            return None
+        return facts
 
     def received(self, event: MessageReceived, uow: UnitOfWork) -> None:
         repo = SqlServiceRepository(uow.conn)
-        facts = repo.get(event.conversation_id)
+        facts = self._just_opened(uow, event.conversation_id) or repo.get(event.conversation_id)
         if facts is None:
             facts = self._adopt(repo, uow, event.conversation_id, event.customer_id)
         if facts.channel is None:
@@ -377,6 +396,7 @@ class ServiceReadModels:
             repo.save(facts, replace(facts, last_channel=event.channel))
 
     def status_changed(self, event: ConversationStatusChanged, uow: UnitOfWork) -> None:
+        self._opened.pop(uow, None)
         repo = SqlServiceRepository(uow.conn)
         facts = self._current(repo, uow, event.conversation_id, event.customer_id)
         after = resolved(facts, event.new_status, uow.clock.now())
@@ -386,6 +406,7 @@ class ServiceReadModels:
                 self._repeats(repo, after.customer_id)
 
     def reason_changed(self, event: ContactReasonChanged, uow: UnitOfWork) -> None:
+        self._opened.pop(uow, None)
         repo = SqlServiceRepository(uow.conn)
         facts = self._current(repo, uow, event.conversation_id, event.customer_id)
         if facts.reason != event.new_reason:
@@ -393,12 +414,14 @@ class ServiceReadModels:
             self._repeats(repo, facts.customer_id)
 
     def csat_recorded(self, event: CsatRecorded, uow: UnitOfWork) -> None:
+        self._opened.pop(uow, None)
         repo = SqlServiceRepository(uow.conn)
         facts = self._current(repo, uow, event.conversation_id, event.customer_id)
         if facts.csat != event.score:
             repo.save(facts, replace(facts, csat=event.score))
 
     def conversations_merged(self, event: ConversationsMerged, uow: UnitOfWork) -> None:
+        self._opened.pop(uow, None)
         repo = SqlServiceRepository(uow.conn)
         facts = repo.get(event.merged_id)
         if facts is not None and not facts.merged:
@@ -406,6 +429,7 @@ class ServiceReadModels:
             self._repeats(repo, facts.customer_id)
 
     def breached(self, event: SlaBreached, uow: UnitOfWork) -> None:
+        self._opened.pop(uow, None)
         repo = SqlServiceRepository(uow.conn)
         facts = self._current(repo, uow, event.conversation_id, event.customer_id)
         repo.add_friction(
@@ -415,6 +439,7 @@ class ServiceReadModels:
     def profiles_merged(self, event: ProfilesMerged, uow: UnitOfWork) -> None:
         """The merged customer's conversations go to the survivor, whose repeat contacts are
         worked out again over both histories."""
+        self._opened.pop(uow, None)
         repo = SqlServiceRepository(uow.conn)
         if repo.move_customer(event.loser_id, event.survivor_id):
             self._repeats(repo, event.survivor_id)
