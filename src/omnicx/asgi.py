@@ -93,6 +93,8 @@ def app_for(services: Services, *, run_worker: bool, run_smtp: bool = False) -> 
         description="One customer, every channel, no lost context.",
     )
     app.state.services = services
+    # Inside the input guard: the providers' webhooks skip routing, not its limits.
+    app.add_middleware(channel_webhooks.WebhookFastPath, services=services)
     errors.install(app, max_body_bytes=services.settings.max_request_bytes)
     audit.install(app, services)
     app.include_router(tracking.router)

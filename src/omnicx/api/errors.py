@@ -200,12 +200,17 @@ def _http_response(error: HTTPException) -> Response:
     )
 
 
+def domain_error(error: DomainError) -> Response:
+    """The answer to a refusal a domain raised: its status, code, message and field."""
+    return JsonResponse(
+        error_body(error.code, error.message, field=error.field), status_code=error.status
+    )
+
+
 def install(app: FastAPI, *, max_body_bytes: int) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_: Request, error: DomainError) -> Response:
-        return JsonResponse(
-            error_body(error.code, error.message, field=error.field), status_code=error.status
-        )
+        return domain_error(error)
 
     @app.exception_handler(IngestRejected)
     async def _ingest(_: Request, error: IngestRejected) -> Response:

@@ -583,6 +583,23 @@ def test_an_unknown_bot_is_not_found_and_skipped_updates_store_nothing(
     assert table_counts(connected, *STORED) == NOTHING
 
 
+def test_webhooks_answered_before_routing_keep_the_input_limits(
+    app: TestClient, connected: Services
+) -> None:
+    limit = connected.settings.max_request_bytes
+    huge = sms(Body="x" * (limit + 1))
+    too_big = twilio_post(app, "/webhooks/twilio/sms", huge)
+    assert too_big.status_code == 413
+    assert too_big.json()["error"]["code"] == "body_too_large"
+    # Paths beside the webhooks' own are routed as before: a GET is not a webhook, a
+    # Telegram path with a further segment names no bot.
+    assert app.get("/webhooks/twilio/sms").status_code == 405
+    nested = telegram_post(app, telegram_update(3, text="Olá"), bot="shopbot/extra")
+    assert nested.status_code == 404
+    assert nested.json()["error"]["code"] == "not_found"
+    assert table_counts(connected, *STORED) == NOTHING
+
+
 def test_channels_without_settings_are_not_found(make_settings: Callable[..., Settings]) -> None:
     services = build(make_settings())
     upgrade(services.engines)
