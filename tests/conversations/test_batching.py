@@ -40,25 +40,32 @@ def blocking(make_settings: Callable[..., Settings]) -> Iterator[Services]:
     services.close()
 
 
-def test_a_refused_message_in_a_batch_is_undone_alone(blocking: Services) -> None:
+def failing_after_its_writes(services: Services, sid: str) -> list[str]:
+    """The reaction to the message with provider id `sid` fails once its rows (and the read
+    models' facts) are written; the ids of the messages the reaction heard otherwise."""
     heard: list[str] = []
+    boom: list[str] = [""]
 
     def react(event: MessageReceived, uow: object) -> None:
-        if event.channel == "sms" and event.message_id == boom[0]:
+        if event.message_id == boom[0]:
             raise RuntimeError("a reaction failed")
         heard.append(event.message_id)
 
-    boom: list[str] = [""]
-    blocking.bus.subscribe(MessageReceived, react)
-    original = blocking._inbox()._receive
+    services.bus.subscribe(MessageReceived, react)
+    original = services._inbox()._receive
 
     def receive(uow: Any, inbound: InboundMessage, observed: Any) -> Receipt:
         receipt = original(uow, inbound, observed)
-        if inbound.provider_message_id == "SM3":
-            boom[0] = receipt.message_id  # fails after its rows are written
+        if inbound.provider_message_id == sid:
+            boom[0] = receipt.message_id
         return receipt
 
-    blocking._inbox()._receive = receive  # type: ignore[method-assign]
+    services._inbox()._receive = receive  # type: ignore[method-assign]
+    return heard
+
+
+def test_a_refused_message_in_a_batch_is_undone_alone(blocking: Services) -> None:
+    heard = failing_after_its_writes(blocking, "SM3")
     batch = [
         sms("+5511911110001", "SM1"),
         sms("+5511955550000", "SM2"),  # a blocked sender
@@ -189,21 +196,7 @@ def test_a_message_undone_with_its_savepoint_is_not_read_back(services: Services
 def test_a_batch_brings_the_read_models_up_to_date_once_without_its_undone_messages(
     services: Services,
 ) -> None:
-    def react(event: MessageReceived, uow: object) -> None:
-        if event.message_id == boom[0]:
-            raise RuntimeError("a reaction failed")
-
-    boom: list[str] = [""]
-    services.bus.subscribe(MessageReceived, react)
-    original = services._inbox()._receive
-
-    def receive(uow: Any, inbound: InboundMessage, observed: Any) -> Receipt:
-        receipt = original(uow, inbound, observed)
-        if inbound.provider_message_id == "SM2":
-            boom[0] = receipt.message_id  # undone after its rows and facts were written
-        return receipt
-
-    services._inbox()._receive = receive  # type: ignore[method-assign]
+    failing_after_its_writes(services, "SM2")
     counters: list[str] = []
 
     def count(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
