@@ -111,7 +111,7 @@ class Analytics:
 
     def _keep(self, uow: UnitOfWork) -> _Pending:
         """What the current savepoint (or the transaction) has heard so far."""
-        savepoint = uow.conn.get_nested_transaction()
+        savepoint = uow.current_savepoint()
         with self._lock:
             heard = self._pending.setdefault(uow, [])
             if not heard or heard[-1].savepoint is not savepoint:

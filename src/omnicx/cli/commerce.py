@@ -343,7 +343,7 @@ def import_products(
     for start in range(0, len(pending), BATCH_ROWS):
         with services.uow() as uow:
             for line in pending[start : start + BATCH_ROWS]:
-                savepoint = uow.conn.begin_nested()
+                savepoint = uow.begin_savepoint()
                 try:
                     outcome = _write_line(services, uow, line, seen)
                 except DomainError as error:

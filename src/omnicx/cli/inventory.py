@@ -141,7 +141,7 @@ def import_stock(
     for start in range(0, len(lines), BATCH_ROWS):
         with services.uow() as uow:
             for line in lines[start : start + BATCH_ROWS]:
-                savepoint = uow.conn.begin_nested()
+                savepoint = uow.begin_savepoint()
                 try:
                     outcome = _write_line(services, uow, line, width, ref)
                 except DomainError as error:

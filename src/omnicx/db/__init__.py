@@ -4,11 +4,12 @@ from omnicx.db.engine import Engines, create_engines
 from omnicx.db.metadata import metadata
 from omnicx.db.outbox import enqueue, outbox
 from omnicx.db.types import JsonValue, UtcDateTime
-from omnicx.db.uow import UnitOfWork, UnitOfWorkFactory
+from omnicx.db.uow import Savepoint, UnitOfWork, UnitOfWorkFactory
 
 __all__ = [
     "Engines",
     "JsonValue",
+    "Savepoint",
     "UnitOfWork",
     "UnitOfWorkFactory",
     "UtcDateTime",

@@ -103,7 +103,7 @@ def submit_many(
     if not intents:
         return []
     batch = _Batch(sending, uow, broadcast_id)
-    savepoint = uow.conn.begin_nested()
+    savepoint = uow.begin_savepoint()
     try:
         answers = batch.run(list(intents))
     except _Taken:

@@ -881,7 +881,7 @@ class Conductor:
             entry_key=entry_key,
             start_at=start_at,
         )
-        savepoint = work.uow.conn.begin_nested()
+        savepoint = work.uow.begin_savepoint()
         try:
             repo.add_instance(instance)
             savepoint.commit()

@@ -33,7 +33,7 @@ from omnicx.analytics.service import ReportQuery
 from omnicx.analytics.store.service_counts import add_counts, move_customers
 from omnicx.commerce.messages import OrderPlaced
 from omnicx.crypto import FieldCipher
-from omnicx.db import UnitOfWork, UtcDateTime, metadata
+from omnicx.db import Savepoint, UnitOfWork, UtcDateTime, metadata
 from omnicx.db.bulk import execute_many
 from omnicx.kernel import Event, MessageBus
 from omnicx.orchestration.messages import (
@@ -257,7 +257,7 @@ class _Kept:
     """Sends heard in one unit of work and not written yet, with the savepoint they were
     heard in: should it roll back, they go with it."""
 
-    savepoint: sa.NestedTransaction | None
+    savepoint: Savepoint | None
     sends: list[CampaignSend] = field(default_factory=list)
 
     def live(self) -> bool:
@@ -301,7 +301,7 @@ class CampaignReadModels:
         send = CampaignSend(
             event.send_id, *campaign, event.customer_id, event.channel, at.date(), at
         )
-        savepoint = uow.conn.get_nested_transaction()
+        savepoint = uow.current_savepoint()
         with self._lock:
             kept = self._kept.get(uow)
             if kept is None:

@@ -370,14 +370,14 @@ class ServiceReadModels:
         if facts.reason:
             self._repeats(repo, facts.customer_id)
         else:
-            self._opened[uow] = (uow.conn.get_nested_transaction(), facts)
+            self._opened[uow] = (uow.current_savepoint(), facts)
 
     def _just_opened(self, uow: UnitOfWork, conversation_id: str) -> ConversationFacts | None:
         kept = self._opened.pop(uow, None)
         if kept is None:
             return None
         savepoint, facts = kept
-        if facts.id != conversation_id or savepoint is not uow.conn.get_nested_transaction():
+        if facts.id != conversation_id or savepoint is not uow.current_savepoint():
             return None
         return facts
 
