@@ -54,8 +54,8 @@ def failing_after_its_writes(services: Services, sid: str) -> list[str]:
     services.bus.subscribe(MessageReceived, react)
     original = services._inbox()._receive
 
-    def receive(uow: Any, inbound: InboundMessage, observed: Any) -> Receipt:
-        receipt = original(uow, inbound, observed)
+    def receive(uow: Any, inbound: InboundMessage, observed: Any, **options: Any) -> Receipt:
+        receipt = original(uow, inbound, observed, **options)
         if inbound.provider_message_id == sid:
             boom[0] = receipt.message_id
         return receipt
@@ -256,3 +256,35 @@ def test_the_event_loop_waits_for_its_message_s_commit_without_a_thread(
     later = asyncio.run(blocking.receive_inbound_async(sms("+5511911110001", "SM4")))
     assert later.conversation_id == first.conversation_id
     assert table_counts(blocking, "messages") == {"messages": 3}
+
+
+def test_a_batch_looks_its_provider_ids_up_at_once_and_alone_only_those_seen(
+    services: Services,
+) -> None:
+    stored = services.receive_inbound(sms("+5511911110001", "SM1"))
+    lookups: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        if "provider_message_id" in statement and statement.lstrip().startswith("SELECT"):
+            lookups.append("batch" if " IN (" in statement else "alone")
+
+    sa.event.listen(services.engines.main, "before_cursor_execute", count)
+    try:
+        results = services._inbox().receive_many(
+            [
+                sms("+5511911110001", "SM1"),  # a provider retry of a stored message
+                sms("+5511911110002", "SM2"),
+                sms("+5511911110003", "SM3"),
+                sms("+5511911110002", "SM2"),  # a retry inside the batch
+            ]
+        )
+    finally:
+        sa.event.remove(services.engines.main, "before_cursor_execute", count)
+
+    assert all(isinstance(r, Receipt) for r in results)
+    receipts = [r for r in results if isinstance(r, Receipt)]
+    assert [r.duplicate for r in receipts] == [True, False, False, True]
+    assert receipts[0].message_id == stored.message_id
+    assert receipts[3].message_id == receipts[1].message_id
+    assert lookups == ["batch", "alone", "alone"]
+    assert table_counts(services, "messages") == {"messages": 3}

@@ -97,7 +97,16 @@ class Inbox:
         again: list[int] = []
         try:
             with self.uow() as uow:
+                # One look-up finds the provider retries among the whole batch; a message
+                # is looked up alone only when an earlier one of the batch had its id.
+                stored = self.conversations(uow).provider_ids_stored(
+                    [(m.channel, m.provider_message_id) for m in batch if m.provider_message_id]
+                )
+                profiles = SqlProfileRepository(uow.conn, self.cipher)
                 for index, inbound in enumerate(batch):
+                    key = (inbound.channel, inbound.provider_message_id)
+                    retry = key in stored
+                    stored.add(key)
                     try:
                         services.check_inbound(inbound, self.policy)
                         observed = self._identifiers(inbound)
@@ -106,7 +115,9 @@ class Inbox:
                         # commit, for the whole batch.
                         self.conversations(uow).keep_conversations()
                         with uow.savepoint(settle=False):
-                            results[index] = self._receive(uow, inbound, observed)
+                            results[index] = self._receive(
+                                uow, inbound, observed, profiles=profiles, retry=retry
+                            )
                     except (exc.IntegrityError, exc.OperationalError):
                         again.append(index)
                     except Exception as error:
@@ -127,10 +138,18 @@ class Inbox:
         return [r if r is not None else RuntimeError("not received") for r in results]
 
     def _receive(
-        self, uow: UnitOfWork, inbound: InboundMessage, observed: list[Identifier]
+        self,
+        uow: UnitOfWork,
+        inbound: InboundMessage,
+        observed: list[Identifier],
+        *,
+        profiles: SqlProfileRepository | None = None,
+        retry: bool = True,
     ) -> Receipt:
+        """Store one message; `retry=False` when its provider id is known not to be stored
+        yet, and `profiles` a repository shared by the messages of a batch."""
         repo = self.conversations(uow)
-        if inbound.provider_message_id:
+        if inbound.provider_message_id and retry:
             seen = repo.by_provider_id(inbound.channel, inbound.provider_message_id)
             if seen is not None:
                 conversation = repo.get(seen.conversation_id)
@@ -140,7 +159,10 @@ class Inbox:
         (event_id,) = events.allocate_ids(1)
         now = uow.clock.now()
         writer = ProfileWriter(
-            SqlProfileRepository(uow.conn, self.cipher), self.rules, now, uow.raise_event
+            profiles or SqlProfileRepository(uow.conn, self.cipher),
+            self.rules,
+            now,
+            uow.raise_event,
         )
         customer_id = writer.resolve(
             observed, event_id=event_id, channel=inbound.channel, source_id=None

@@ -158,6 +158,10 @@ _BY_PROVIDER_ID = sa.select(messages).where(
     messages.c.channel == sa.bindparam("channel"),
     messages.c.provider_message_id == sa.bindparam("provider_message_id"),
 )
+_PROVIDER_IDS_IN = (
+    "SELECT provider_message_id FROM messages "
+    "WHERE channel = ? AND provider_message_id IN ({marks})"
+)
 _ATTACHMENTS_OF = (
     sa.select(
         message_attachments.c.id,
@@ -549,6 +553,20 @@ class SqlConversationRepository:
             return stored[message_id]
         row = self.conn.execute(_MESSAGE, {"message_id": message_id}).first()
         return self._with_attachments([row])[0] if row else None
+
+    def provider_ids_stored(
+        self, keys: Collection[tuple[str, str | None]]
+    ) -> set[tuple[str, str | None]]:
+        """Which of these (channel, provider message id) pairs a stored message has."""
+        by_channel: dict[str, list[str]] = {}
+        for channel, provider_id in keys:
+            if provider_id:
+                by_channel.setdefault(channel, []).append(provider_id)
+        found: set[tuple[str, str | None]] = set()
+        for channel, ids in by_channel.items():
+            rows = select_in(self.conn, _PROVIDER_IDS_IN, sorted(set(ids)), before=(channel,))
+            found.update((channel, r[0]) for r in rows)
+        return found
 
     def by_provider_id(self, channel: str, provider_message_id: str) -> Message | None:
         row = self.conn.execute(

@@ -736,6 +736,7 @@ class SqlProfileRepository:
                 profile_a=a, profile_b=b, merge_id=merge.id, created_at=now
             )
         )
+        self._no_separations = False
 
     def replace_traits(self, root_id: str, values: Mapping[str, TraitValue]) -> None:
         self.conn.execute(traits.delete().where(traits.c.profile_id == root_id))
