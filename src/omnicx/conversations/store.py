@@ -24,7 +24,7 @@ from omnicx.conversations.model import (
 )
 from omnicx.crypto import FieldCipher
 from omnicx.db import JsonValue, UtcDateTime, metadata, outbox
-from omnicx.db.bulk import insert_many, select_in
+from omnicx.db.bulk import insert_many, select_in, update_one
 from omnicx.events.store import events
 from omnicx.profiles.store import profiles
 
@@ -149,7 +149,6 @@ _OF_CUSTOMER = (
     )
     .limit(sa.bindparam("limit", type_=sa.Integer))
 )
-_UPDATE = conversations.update().where(conversations.c.id == sa.bindparam("where_id"))
 _NEXT_SEQ = sa.select(sa.func.max(messages.c.seq)).where(
     messages.c.conversation_id == sa.bindparam("conversation_id")
 )
@@ -365,7 +364,7 @@ class SqlConversationRepository:
         for key in ("labels", "channels"):
             if key in values:
                 values[key] = list(values[key])
-        self.conn.execute(_UPDATE, {**values, "where_id": conversation_id})
+        update_one(self.conn, conversations, "id", conversation_id, values)
 
     def lock_customer(self, profile_id: str) -> None:
         """Serialise writers of one customer's conversations (SQLite's write lock does it)."""
