@@ -24,7 +24,7 @@ from omnicx.conversations.model import (
 )
 from omnicx.crypto import FieldCipher
 from omnicx.db import JsonValue, UtcDateTime, metadata, outbox
-from omnicx.db.bulk import insert_many, select_in, update_one
+from omnicx.db.bulk import insert_many, query, select_in, update_one
 from omnicx.events.store import events
 from omnicx.profiles.store import profiles
 
@@ -149,9 +149,7 @@ _OF_CUSTOMER = (
     )
     .limit(sa.bindparam("limit", type_=sa.Integer))
 )
-_NEXT_SEQ = sa.select(sa.func.max(messages.c.seq)).where(
-    messages.c.conversation_id == sa.bindparam("conversation_id")
-)
+_NEXT_SEQ = "SELECT max(seq) FROM messages WHERE conversation_id = ?"
 _MESSAGE = sa.select(messages).where(messages.c.id == sa.bindparam("message_id"))
 _BY_PROVIDER_ID = sa.select(messages).where(
     messages.c.channel == sa.bindparam("channel"),
@@ -454,7 +452,7 @@ class SqlConversationRepository:
     # -- messages ------------------------------------------------------------------------
 
     def next_seq(self, conversation_id: str) -> int:
-        top = self.conn.execute(_NEXT_SEQ, {"conversation_id": conversation_id}).scalar()
+        ((top,),) = query(self.conn, _NEXT_SEQ, (conversation_id,))
         return int(top or 0) + 1
 
     def add_message(self, m: Message) -> None:

@@ -118,6 +118,19 @@ def run(conn: sa.Connection, sql: str, params: Any, *, many: bool = False) -> li
         cursor.close()
 
 
+_formats: dict[str, str] = {}
+
+
+def query(conn: sa.Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    """`run` for a hand-written statement with `?` marks, which become the driver's."""
+    if conn.dialect.paramstyle != "qmark":
+        converted = _formats.get(sql)
+        if converted is None:
+            converted = _formats[sql] = sql.replace("?", "%s")
+        sql = converted
+    return run(conn, sql, tuple(params))
+
+
 def insert_many(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert rows (dicts with the same keys, named after columns) in one executemany;
     columns left out take their defaults (an autoincrement id)."""

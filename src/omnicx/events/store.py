@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from omnicx.crypto import FieldCipher
 from omnicx.db import JsonValue, UtcDateTime, metadata
-from omnicx.db.bulk import insert_many, select_in
+from omnicx.db.bulk import insert_many, query, select_in
 from omnicx.db.metadata import queue_metadata
 from omnicx.events.model import Source, TimelineItem
 from omnicx.kernel.moments import from_micros
@@ -84,7 +84,7 @@ _CHUNK = 400
 EVENT_TABLES = ("events", "ingest_dead_letters")
 
 
-_TOP_EVENT_ID = sa.select(sa.func.max(events.c.id))
+_TOP_EVENT_ID = "SELECT max(id) FROM events"
 
 
 class SqlEventRepository:
@@ -152,7 +152,8 @@ class SqlEventRepository:
             )
             return [r[0] for r in rows]
         # SQLite: the write lock is held (BEGIN IMMEDIATE), so max+1 is ours alone.
-        top = self.conn.execute(_TOP_EVENT_ID).scalar() or 0
+        ((top,),) = query(self.conn, _TOP_EVENT_ID)
+        top = top or 0
         return list(range(top + 1, top + 1 + count))
 
     def insert_events(self, rows: Sequence[dict[str, Any]]) -> None:
