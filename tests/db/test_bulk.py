@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from omnicx.bootstrap import Services
 from omnicx.db import UtcDateTime
-from omnicx.db.bulk import insert_many, run, select_in, update_one
+from omnicx.db.bulk import Prepared, insert_many, run, select_in, update_one
 
 meta = sa.MetaData()
 things = sa.Table(
@@ -90,3 +90,37 @@ def test_a_driver_error_is_sqlalchemy_s_and_listeners_hear_each_statement(
         "INSERT",
     ]
     assert stored(engine) == [("a", AT, None, 1)]  # the failed transaction left nothing
+
+
+def test_a_prepared_query_gives_the_rows_sqlalchemy_gives(engine: sa.Engine) -> None:
+    query = sa.select(things, sa.literal_column("'x'").label("mark")).where(
+        things.c.count >= sa.bindparam("least")
+    )
+    prepared = Prepared(query.order_by(things.c.id))
+    with engine.begin() as conn:
+        insert_many(
+            conn,
+            things,
+            [
+                {"id": "a", "at": AT, "tags": ["x"], "count": 1},
+                {"id": "b", "at": None, "tags": {"k": [1, 2]}, "count": 2},
+                {"id": "c", "at": AT, "tags": None, "count": 3},
+            ],
+        )
+        expected = conn.execute(query.order_by(things.c.id), {"least": 2}).all()
+        rows = prepared.rows(conn, {"least": 2})
+        first = prepared.first(conn, {"least": 3})
+        none = prepared.first(conn, {"least": 4})
+    assert [tuple(r) for r in rows] == [tuple(r) for r in expected]
+    assert [tuple(r) for r in rows] == [("b", None, {"k": [1, 2]}, 2, "x"), ("c", AT, None, 3, "x")]
+    assert (rows[0].id, rows[0]._mapping["tags"], rows[1].at) == ("b", {"k": [1, 2]}, AT)
+    assert (first.id, none) == ("c", None)
+
+
+def test_a_prepared_query_refuses_an_expanding_in_on_sqlite() -> None:
+    # Other databases run prepared queries through SQLAlchemy, which expands it.
+    prepared = Prepared(sa.select(things.c.id).where(things.c.id.in_(["a", "b"])))
+    engine = sa.create_engine("sqlite://")
+    with engine.connect() as conn, pytest.raises(ValueError, match="expanding"):
+        prepared.rows(conn, {})
+    engine.dispose()

@@ -24,7 +24,7 @@ from omnicx.conversations.model import (
 )
 from omnicx.crypto import FieldCipher
 from omnicx.db import JsonValue, UtcDateTime, metadata, outbox
-from omnicx.db.bulk import insert_many, query, select_in, update_one
+from omnicx.db.bulk import Prepared, insert_many, query, select_in, update_one
 from omnicx.events.store import events
 from omnicx.profiles.store import profiles
 
@@ -137,7 +137,7 @@ def _conversation_query() -> sa.Select[Any]:
 # instead of building and hashing a new statement for every message.
 _BY_ID = _conversation_query().where(conversations.c.id == sa.bindparam("conversation_id"))
 _BY_ID_LOCKED = _BY_ID.with_for_update(of=conversations)
-_OF_CUSTOMER = (
+_OF_CUSTOMER = Prepared(
     _conversation_query()
     .where(
         profiles.c.canonical_id == sa.bindparam("canonical_id"),
@@ -373,7 +373,7 @@ class SqlConversationRepository:
 
     def of_customer(self, canonical_id: str, *, limit: int = 100) -> list[Conversation]:
         """A customer's conversations (merged-away ones left out), latest activity first."""
-        rows = self.conn.execute(_OF_CUSTOMER, {"canonical_id": canonical_id, "limit": limit})
+        rows = _OF_CUSTOMER.rows(self.conn, {"canonical_id": canonical_id, "limit": limit})
         found = [self._conversation(r) for r in rows]
         if self.conn in _KEPT:
             for conversation in found:

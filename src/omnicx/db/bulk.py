@@ -7,9 +7,10 @@ columns whose type converts values (JSON, datetimes) go through their bind proce
 column at a time: the same conversion SQLAlchemy applies.
 """
 
+from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import sqlalchemy as sa
@@ -231,3 +232,87 @@ def select_in(
             statement = statement.replace("?", "%s")
         rows.extend(run(conn, statement, (*before, *part)))
     return rows
+
+
+class _Query(NamedTuple):
+    sql: str
+    positions: tuple[str, ...] | None
+    """The bind names in order (a positional paramstyle), or None (named)."""
+    defaults: dict[str, Any]
+    readers: list[tuple[int, Processor]]
+    row: Callable[..., Any]
+
+
+class Prepared:
+    """A Core query rendered once and run on SQLite's cursor (see `run`); on other databases,
+    through SQLAlchemy.
+
+    Its rows carry their columns by key (`row.id`, `row._mapping`), each value through its
+    type's result processor, as SQLAlchemy's own rows do. For the statements each inbound
+    message runs, where SQLAlchemy's execution context and result cost more than the query;
+    named bind parameters only (no expanding `IN`).
+    """
+
+    def __init__(self, statement: sa.Select[Any]) -> None:
+        self._statement = statement
+        self._plans: dict[str, _Query] = {}
+
+    def rows(self, conn: sa.Connection, params: Mapping[str, Any]) -> list[Any]:
+        if conn.dialect.name != "sqlite":
+            # Other drivers' result processors depend on the column types they report.
+            return list(conn.execute(self._statement, params))
+        plan = self._plans.get(conn.dialect.name) or self._plan(conn.dialect)
+        values = {**plan.defaults, **params}
+        found = run(
+            conn,
+            plan.sql,
+            values if plan.positions is None else tuple(values[k] for k in plan.positions),
+        )
+        if plan.readers:
+            converted = []
+            for raw in found:
+                row = list(raw)
+                for index, read in plan.readers:
+                    row[index] = read(row[index])
+                converted.append(row)
+            found = converted
+        make = plan.row
+        return [make(*r) for r in found]
+
+    def first(self, conn: sa.Connection, params: Mapping[str, Any]) -> Any:
+        found = self.rows(conn, params)
+        return found[0] if found else None
+
+    def _plan(self, dialect: sa.Dialect) -> _Query:
+        compiled = self._statement.compile(dialect=dialect)
+        if "POSTCOMPILE" in compiled.string:
+            raise ValueError("a prepared query takes no expanding IN parameters")
+        columns = list(self._statement.selected_columns)
+        readers: list[tuple[int, Processor]] = []
+        for index, column in enumerate(columns):
+            read = column.type._cached_result_processor(dialect, None)
+            if read is not None:
+                readers.append((index, read))
+        keys = [str(column.key) for column in columns]
+        plan = _Query(
+            compiled.string,
+            tuple(compiled.positiontup) if compiled.positiontup is not None else None,
+            dict(compiled.params),
+            readers,
+            _row_type(keys),
+        )
+        self._plans[dialect.name] = plan
+        return plan
+
+
+def _row_type(keys: list[str]) -> Callable[..., Any]:
+    base = namedtuple("PreparedRow", keys)  # type: ignore[misc]
+
+    class PreparedRow(base):
+        __slots__ = ()
+
+        @property
+        def _mapping(self) -> dict[str, Any]:
+            return dict(zip(self._fields, self, strict=True))
+
+    return PreparedRow

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from omnicx.crypto import FieldCipher
 from omnicx.db import JsonValue, UtcDateTime, metadata
+from omnicx.db.bulk import Prepared
 from omnicx.desk.model import (
     Agent,
     BusinessHours,
@@ -217,7 +218,8 @@ def _team(row: Any, members: Sequence[str]) -> Team:
 
 
 def _clock(row: Any) -> SlaClock:
-    return SlaClock(**{c.name: row._mapping[c.name] for c in desk_sla_clocks.c})
+    m = row._mapping
+    return SlaClock(**{c.name: m[c.name] for c in desk_sla_clocks.c})
 
 
 # Statements every inbound message runs, built once (SQLAlchemy reuses their cache keys).
@@ -235,6 +237,7 @@ _CLOCKS = (
     .order_by(desk_sla_clocks.c.started_at, desk_sla_clocks.c.id)
 )
 _LIVE_CLOCKS = _CLOCKS.where(desk_sla_clocks.c.status.in_(("running", "paused")))
+_CLOCKS_AT_DRIVER = Prepared(_CLOCKS)
 
 
 _SETUP: weakref.WeakKeyDictionary[sa.Connection, dict[str, list[Any]]] = weakref.WeakKeyDictionary()
@@ -468,8 +471,10 @@ class SqlDeskRepository:
         self.conn.execute(_SAVE_CLOCK, {**values, "where_id": clock.id})
 
     def clocks(self, conversation_id: str, *, live: bool = False) -> list[SlaClock]:
-        query = _LIVE_CLOCKS if live else _CLOCKS
-        return [_clock(r) for r in self.conn.execute(query, {"conversation_id": conversation_id})]
+        params = {"conversation_id": conversation_id}
+        if live:
+            return [_clock(r) for r in self.conn.execute(_LIVE_CLOCKS, params)]
+        return [_clock(r) for r in _CLOCKS_AT_DRIVER.rows(self.conn, params)]
 
     def due_clocks(self, now: datetime, limit: int) -> list[SlaClock]:
         c = desk_sla_clocks

@@ -41,6 +41,7 @@ from omnicx.conversations.messages import (
 )
 from omnicx.conversations.store import conversations
 from omnicx.db import UnitOfWork, UtcDateTime, metadata
+from omnicx.db.bulk import Prepared
 from omnicx.desk.messages import SlaBreached
 from omnicx.kernel import MessageBus
 from omnicx.orchestration.store.segments import segment_members, segments
@@ -136,8 +137,10 @@ def _values(facts: ConversationFacts) -> dict[str, Any]:
 
 # Built once: every inbound message reads and writes a conversation's row, and building a
 # statement costs more than running it.
-_GET = sa.select(service_conversations).where(
-    service_conversations.c.conversation_id == sa.bindparam("b_id")
+_GET = Prepared(
+    sa.select(service_conversations).where(
+        service_conversations.c.conversation_id == sa.bindparam("b_id")
+    )
 )
 _INSERT = service_conversations.insert()
 _UPDATE = service_conversations.update().where(
@@ -159,7 +162,7 @@ class SqlServiceRepository:
     # -- the read model ----------------------------------------------------------------------
 
     def get(self, conversation_id: str) -> ConversationFacts | None:
-        row = self.conn.execute(_GET, {"b_id": conversation_id}).first()
+        row = _GET.first(self.conn, {"b_id": conversation_id})
         return _facts(row) if row else None
 
     def of_customer(self, customer_id: str) -> list[ConversationFacts]:
