@@ -124,3 +124,17 @@ def test_a_prepared_query_refuses_an_expanding_in_on_sqlite() -> None:
     with engine.connect() as conn, pytest.raises(ValueError, match="expanding"):
         prepared.rows(conn, {})
     engine.dispose()
+
+
+def test_a_driver_statement_outside_a_transaction_begins_one_as_sqlalchemy_would(
+    engine: sa.Engine,
+) -> None:
+    with engine.connect() as conn:
+        insert_many(conn, things, [{"id": "a", "at": AT, "tags": None, "count": 1}])
+        assert conn.in_transaction()
+        # closed without a commit: rolled back
+    with engine.connect() as conn:
+        update_one(conn, things, "id", "a", {"count": 2})  # no such row yet: nothing
+        insert_many(conn, things, [{"id": "b", "at": None, "tags": None, "count": 3}])
+        conn.commit()
+    assert stored(engine) == [("b", None, None, 3)]

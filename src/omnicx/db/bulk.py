@@ -99,6 +99,8 @@ def run(conn: sa.Connection, sql: str, params: Any, *, many: bool = False) -> li
     which costs twice the statement itself on SQLite. Listeners of `before_cursor_execute`
     still hear the statement (with no execution context), and a driver error comes back as
     SQLAlchemy's own (`IntegrityError` and so on), as from `Connection.execute`."""
+    if not conn.in_transaction():
+        conn.begin()  # as SQLAlchemy's own execution begins one (the driver autocommits)
     driver = conn.connection.dbapi_connection
     if driver is None:
         raise RuntimeError("the connection is closed")
