@@ -14,7 +14,7 @@ replayed: a client that reconnects reloads the conversations it shows. A client 
 1,000 events behind gets a `lagged` event and the stream ends.
 """
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Annotated, Any
 
 import orjson
@@ -31,6 +31,7 @@ router = APIRouter(tags=["live"])
 
 PING_SECONDS = 15
 _WAIT_SECONDS = 1.0
+_CHUNK_EVENTS = 64
 
 ConversationsRead = Annotated[Principal, Depends(require("conversations.read"))]
 
@@ -55,7 +56,7 @@ async def events(
     wanted: frozenset[str],
     customer_id: str | None,
     conversation_id: str | None,
-) -> AsyncIterator[ServerSentEvent]:
+) -> AsyncGenerator[ServerSentEvent | bytes, None]:
     subscription = broadcaster.subscribe([AGENTS])
     try:
         yield ServerSentEvent(comment="omnicx live stream")
@@ -71,9 +72,14 @@ async def events(
                 if await request.is_disconnected():
                     return
                 continue
-            if not _matches(news, wanted, customer_id, conversation_id):
-                continue
-            yield ServerSentEvent(event=str(news["type"]), data=orjson.dumps(news).decode())
+            # News that arrived together (a batch's commit) leaves in one chunk.
+            chunk = b"".join(
+                ServerSentEvent(event=str(n["type"]), data=orjson.dumps(n).decode()).encode()
+                for n in (news, *subscription.ready(_CHUNK_EVENTS - 1))
+                if _matches(n, wanted, customer_id, conversation_id)
+            )
+            if chunk:
+                yield chunk
     finally:
         broadcaster.unsubscribe(subscription)
 

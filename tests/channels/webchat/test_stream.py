@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 import httpx
 import orjson
 from fastapi.testclient import TestClient
+from sse_starlette import ServerSentEvent
 
+from omnicx.api.stream import events
 from omnicx.bootstrap import Services
 from omnicx.channels.webchat import AGENTS, LocalBroadcaster
 from omnicx.conversations import InboundMessage
@@ -105,3 +107,37 @@ def test_an_inbound_reaches_an_open_stream_over_http(
     assert data["message_id"] == receipt.message_id
     assert data["conversation_id"] == receipt.conversation_id
     assert data["customer_id"] == receipt.customer_id
+
+
+def test_news_that_arrived_together_leaves_in_one_chunk_still_filtered() -> None:
+    async def scenario() -> list[object]:
+        live = LocalBroadcaster()
+        stream = events(
+            None,  # type: ignore[arg-type]  # asked only after a second without news
+            live,
+            frozenset({"message.received"}),
+            customer_id="c1",
+            conversation_id=None,
+        )
+        opening = await anext(stream)
+        for n, (kind, customer) in enumerate(
+            [
+                ("message.received", "c1"),
+                ("conversation.assigned", "c1"),
+                ("message.received", "c2"),
+                ("message.received", "c1"),
+            ]
+        ):
+            live.publish(AGENTS, {"type": kind, "customer_id": customer, "n": n})
+        await asyncio.sleep(0)  # the loop takes the thread-safe hand-overs
+        chunk = await anext(stream)
+        await stream.aclose()
+        return [opening, chunk]
+
+    opening, chunk = asyncio.run(scenario())
+    assert isinstance(opening, ServerSentEvent)
+    assert chunk == (
+        b'event: message.received\r\ndata: {"type":"message.received","customer_id":"c1","n":0}'
+        b"\r\n\r\nevent: message.received\r\n"
+        b'data: {"type":"message.received","customer_id":"c1","n":3}\r\n\r\n'
+    )

@@ -57,10 +57,19 @@ class Subscription:
 
     async def next(self, timeout: float) -> dict[str, Any] | None:
         """The next payload, or None when `timeout` seconds pass without one."""
+        if not self.queue.empty():
+            return self.queue.get_nowait()
         try:
             return await asyncio.wait_for(self.queue.get(), timeout)
         except TimeoutError:
             return None
+
+    def ready(self, limit: int) -> list[dict[str, Any]]:
+        """The payloads already waiting, up to `limit`, without waiting for more."""
+        found: list[dict[str, Any]] = []
+        while len(found) < limit and not self.queue.empty():
+            found.append(self.queue.get_nowait())
+        return found
 
 
 class Broadcaster(Protocol):
