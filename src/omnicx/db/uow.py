@@ -5,10 +5,11 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
 import sqlalchemy as sa
 
+from omnicx.db.bulk import run
 from omnicx.kernel import Clock, Event, MessageBus, Settle
 
 
@@ -69,7 +70,6 @@ class UnitOfWork:
         self._savepoints: list[Savepoint] = []
         self._serial = 0
         self._conn: sa.Connection | None = None
-        self._driver: Any = None
         self._committed = False
 
     @property
@@ -108,7 +108,6 @@ class UnitOfWork:
         finally:
             conn.close()
             self._conn = None
-            self._driver = None
             self._end_savepoints()
             self._writer_lock.__exit__(None, None, None)
 
@@ -177,15 +176,7 @@ class UnitOfWork:
         self._savepoints.clear()
 
     def _driver_sql(self, statement: str) -> None:
-        driver = self._driver
-        if driver is None:
-            driver = self._driver = self.conn.connection.dbapi_connection
-        try:
-            driver.execute(statement)
-        except self.conn.dialect.loaded_dbapi.Error as error:
-            raise sa.exc.DBAPIError.instance(
-                statement, (), error, self.conn.dialect.loaded_dbapi.Error
-            ) from error
+        run(self.conn, statement, ())
 
     def released(self, savepoint: Savepoint) -> bool:
         """Whether `savepoint` was released through `savepoint()` and is still part of the
